@@ -1,0 +1,137 @@
+import * as oauth from 'oauth4webapi'
+
+/**
+ * The stable codes an {@link AuthError} carries. Switch on these, never on messages.
+ *
+ * - `config`: an option is wrong (the message names it) or the provider lacks something required.
+ * - `login_required`: there is no session, or the provider ended it (`invalid_grant` on refresh).
+ * - `state_mismatch`: the callback does not belong to a login started here (wrong, missing,
+ *   replayed or expired `state`).
+ * - `access_denied`: the user or the provider refused the authorization request.
+ * - `authorization_error`: the authorization endpoint answered another `error=` (see `error`).
+ * - `invalid_grant`: the provider refused the authorization code (expired, reused, wrong client).
+ * - `invalid_response`: the provider's answer failed validation (`iss`, ID token, token response).
+ * - `network`: the request did not reach the provider or timed out.
+ * - `server_error`: the provider answered 5xx or something that is not an OAuth JSON response.
+ * - `rate_limited`: the provider answered 429 and kept doing so.
+ * - `lock_timeout`: another tab held the refresh lock too long and no valid token was left.
+ * - `insufficient_scope`: an API answered 403 `insufficient_scope` (see `scope`).
+ */
+export type AuthErrorCode =
+  | 'config'
+  | 'login_required'
+  | 'state_mismatch'
+  | 'access_denied'
+  | 'authorization_error'
+  | 'invalid_grant'
+  | 'invalid_response'
+  | 'network'
+  | 'server_error'
+  | 'rate_limited'
+  | 'lock_timeout'
+  | 'insufficient_scope'
+
+/** Extra details of an {@link AuthError}. */
+export interface AuthErrorInit {
+  /** The underlying error, kept for debugging. */
+  cause?: unknown
+  /** The provider's own error code, as sent (`invalid_grant`, `access_denied`, ...). */
+  error?: string
+  /** The provider's `error_description`, as sent. */
+  error_description?: string
+  /** The HTTP status of the response that failed, where there was one. */
+  status?: number
+  /** For `insufficient_scope`: the scope the API asked for. */
+  scope?: string
+}
+
+/**
+ * The one error type oauth-tabs throws. `code` is ours and stable; `error` and
+ * `error_description` are the provider's, where it sent them.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await auth.handleRedirect()
+ * } catch (err) {
+ *   if (err instanceof AuthError && err.code === 'access_denied') showMessage('Login cancelled')
+ *   else throw err
+ * }
+ * ```
+ */
+export class AuthError extends Error {
+  override readonly name = 'AuthError'
+  /** Our stable code; see {@link AuthErrorCode}. */
+  readonly code: AuthErrorCode
+  /** The provider's error code, as sent. */
+  readonly error?: string
+  /** The provider's error description, as sent. */
+  readonly error_description?: string
+  /** The HTTP status involved, where there was one. */
+  readonly status?: number
+  /** For `insufficient_scope`: the scope the API requires. */
+  readonly scope?: string
+
+  /**
+   * @param code - the stable code
+   * @param message - what failed and what to do about it; never a token, code or secret
+   * @param init - provider error fields, status and cause
+   */
+  constructor(code: AuthErrorCode, message: string, init: AuthErrorInit = {}) {
+    super(message, { cause: init.cause })
+    this.code = code
+    this.error = init.error
+    this.error_description = init.error_description
+    this.status = init.status
+    this.scope = init.scope
+  }
+}
+
+/** Provider error codes (RFC 6749 §5.2, §4.1.2.1) that have a code of their own here. */
+const OWN_CODES: Record<string, AuthErrorCode> = {
+  access_denied: 'access_denied',
+  invalid_grant: 'invalid_grant',
+  login_required: 'login_required',
+  server_error: 'server_error',
+  temporarily_unavailable: 'server_error',
+}
+
+/**
+ * Turns anything thrown while talking to a provider into an {@link AuthError},
+ * keeping the original as `cause`. oauth4webapi's errors carry the details.
+ */
+export function toAuthError(err: unknown, what = 'request'): AuthError {
+  if (err instanceof AuthError) return err
+  if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
+    const status = err instanceof oauth.ResponseBodyError ? err.status : undefined
+    const code =
+      OWN_CODES[err.error] ??
+      (status === 429 ? 'rate_limited' : status && status >= 500 ? 'server_error' : err instanceof oauth.ResponseBodyError ? 'invalid_response' : 'authorization_error')
+    return new AuthError(code, `The provider refused the ${what}: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`, {
+      cause: err,
+      error: err.error,
+      error_description: err.error_description,
+      status,
+    })
+  }
+  if (err instanceof oauth.OperationProcessingError) {
+    // A non-JSON body, or a non-2xx that is not an OAuth error: a proxy's HTML page, a 502, a 404.
+    if (err.code === oauth.RESPONSE_IS_NOT_JSON || err.code === oauth.RESPONSE_IS_NOT_CONFORM || err.code === oauth.PARSE_ERROR) {
+      const status = err.cause instanceof Response ? err.cause.status : undefined
+      return new AuthError(status === 429 ? 'rate_limited' : 'server_error', `The provider's ${what} answer is not an OAuth response (HTTP ${status ?? '?'}); check the endpoint URL and the provider's status`, { cause: err, status })
+    }
+    return new AuthError('invalid_response', `The provider's ${what} answer failed validation: ${err.message}`, { cause: err })
+  }
+  if (err instanceof oauth.WWWAuthenticateChallengeError) {
+    const error = err.cause[0]?.parameters.error
+    return new AuthError(error === 'invalid_client' ? 'config' : 'invalid_response', `The provider refused the ${what} with a ${err.status} challenge${error ? ` (${error})` : ''}; check clientId and the client's registration`, { cause: err, error, status: err.status })
+  }
+  if (err instanceof oauth.UnsupportedOperationError) {
+    return new AuthError('invalid_response', `The provider's ${what} answer is not supported: ${err.message}`, { cause: err })
+  }
+  const name = (err as { name?: string } | null)?.name
+  if (err instanceof TypeError || name === 'AbortError' || name === 'TimeoutError') {
+    return new AuthError('network', `The ${what} did not reach the provider (${name}); check the connection and the provider's CORS settings`, { cause: err })
+  }
+  return new AuthError('server_error', `The ${what} failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
+}

@@ -1,0 +1,7 @@
+export { createAuth } from './client.js'
+export type { Auth, AuthEvent, AuthListener, AuthState, LogoutOptions } from './client.js'
+export type { AuthOptions } from './config.js'
+export { AuthError } from './errors.js'
+export type { AuthErrorCode, AuthErrorInit } from './errors.js'
+export type { LoginOptions, RedirectResult } from './login.js'
+export type { TokenSet, User } from './tokens.js'

@@ -1,0 +1,165 @@
+import * as oauth from 'oauth4webapi'
+import type { Config } from './config.js'
+import { AuthError, toAuthError } from './errors.js'
+import type { Provider } from './metadata.js'
+import type { Store } from './store.js'
+import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
+
+/** A pending login lives this long: a callback arriving later is refused. */
+export const PENDING_TTL = 10 * 60_000
+
+/** Options of {@link Auth.login}. */
+export interface LoginOptions {
+  /** Same-origin path to return to after login (default: the current page). Other origins are refused. */
+  returnTo?: string
+  /** Extra authorization request parameters for this login only, e.g. `{ login_hint: 'ada' }`. */
+  params?: Readonly<Record<string, string>>
+}
+
+/** What {@link Auth.handleRedirect} resolves to after a successful login. */
+export interface RedirectResult {
+  /** The same-origin path the login was started from (or the `returnTo` given to `login`). */
+  returnTo: string
+}
+
+interface Pending {
+  v: typeof SCHEMA
+  issuer: string
+  clientId: string
+  redirectUri: string
+  state: string
+  verifier: string
+  nonce?: string
+  returnTo: string
+  createdAt: number
+}
+
+/** Parameters the callback URL loses once handled (RFC 9700 §4.2.4: no code in history). */
+const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']
+
+/** A same-origin relative path for `returnTo`, or a `config` error (RFC 9700 §4.11.1: no open redirector). */
+function sameOriginPath(returnTo: string | undefined): string {
+  const here = globalThis.location
+  if (returnTo === undefined) return here ? here.pathname + here.search + here.hash : '/'
+  let url: URL | undefined
+  try {
+    url = new URL(returnTo, here?.href ?? 'http://invalid')
+  } catch {
+    /* reported below */
+  }
+  if (!url || (here ? url.origin !== here.origin : !returnTo.startsWith('/') || returnTo.startsWith('//') || returnTo.includes('\\'))) {
+    throw new AuthError('config', `options.returnTo must be a path on this origin; got "${returnTo}"`)
+  }
+  return url.pathname + url.search + url.hash
+}
+
+/** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to. */
+export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<URL> {
+  const { as } = provider
+  const returnTo = sameOriginPath(options.returnTo)
+  if (!as.authorization_endpoint) throw new AuthError('config', 'The provider metadata has no authorization_endpoint')
+  // RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only, never a downgrade to "plain".
+  if (as.code_challenge_methods_supported && !as.code_challenge_methods_supported.includes('S256')) {
+    throw new AuthError('config', 'The provider does not support PKCE with S256; oauth-tabs will not use "plain"')
+  }
+  const verifier = oauth.generateRandomCodeVerifier()
+  const state = oauth.generateRandomState()
+  const nonce = config.openid ? oauth.generateRandomNonce() : undefined
+  const url = new URL(as.authorization_endpoint)
+  const params = {
+    // OIDC Core §11: offline_access needs prompt=consent (some providers drop the scope otherwise).
+    ...(config.scope.split(' ').includes('offline_access') ? { prompt: 'consent' } : {}),
+    ...config.authorizationParams,
+    ...options.params,
+    client_id: config.clientId,
+    redirect_uri: config.redirectUri,
+    response_type: 'code',
+    scope: config.scope,
+    state,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...(nonce ? { nonce } : {}),
+  }
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
+  const pending: Pending = {
+    v: SCHEMA,
+    issuer: config.issuer.href,
+    clientId: config.clientId,
+    redirectUri: config.redirectUri,
+    state,
+    verifier,
+    nonce,
+    returnTo,
+    createdAt: Date.now(),
+  }
+  // Keyed by state: logins started in two tabs do not overwrite each other.
+  await store.update(`pending:${state}`, () => pending)
+  return url
+}
+
+/** True when `href` is the configured redirect URI (query and fragment aside). */
+export function isRedirectUri(config: Config, href: string): boolean {
+  const url = new URL(href)
+  const expected = new URL(config.redirectUri)
+  return url.origin === expected.origin && url.pathname === expected.pathname
+}
+
+/** The callback URL without the OAuth parameters, for `history.replaceState`. */
+export function withoutCallbackParams(href: string): string {
+  const url = new URL(href)
+  for (const name of CALLBACK_PARAMS) url.searchParams.delete(name)
+  return url.href
+}
+
+/**
+ * Completes a login from the callback URL: takes the pending attempt (once), validates
+ * the response (state, iss, error), exchanges the code with the PKCE verifier and
+ * validates the ID token (nonce included). Returns the token set to store (generation 1;
+ * the store write numbers it); stores nothing.
+ */
+export async function finishLogin(
+  config: Config,
+  store: Store,
+  loadProvider: () => Promise<Provider>,
+  href: string,
+): Promise<{ tokens: TokenSet; returnTo: string }> {
+  const params = new URL(href).searchParams
+  const states = params.getAll('state')
+  if (states.length !== 1 || !states[0] || states[0].length > 512) {
+    throw new AuthError('state_mismatch', 'The callback has no single valid state parameter; start the login again')
+  }
+  // Taken, not read: a replayed callback finds nothing (RFC 9700 §4.2.4, state is one-time).
+  const pending = (await store.take(`pending:${states[0]}`)) as Pending | undefined
+  if (pending?.v !== SCHEMA) {
+    throw new AuthError('state_mismatch', 'No login was started in this browser with this state (replayed, forged, or from another browser); start the login again')
+  }
+  if (Date.now() - pending.createdAt > PENDING_TTL || Date.now() < pending.createdAt) {
+    throw new AuthError('state_mismatch', 'The login took longer than 10 minutes; start it again')
+  }
+  if (pending.issuer !== config.issuer.href || pending.clientId !== config.clientId || pending.redirectUri !== config.redirectUri) {
+    throw new AuthError('state_mismatch', 'The callback belongs to a login with another provider, client or redirect URI')
+  }
+  const provider = await loadProvider()
+  const { as, client } = provider
+  let response: oauth.TokenEndpointResponse
+  try {
+    // state, iss (RFC 9207, required when the provider advertises it), error=, duplicates.
+    const callback = oauth.validateAuthResponse(as, client, params, pending.state)
+    response = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, pending.redirectUri, pending.verifier, {
+        ...provider.options,
+        signal: AbortSignal.timeout(30_000),
+      }),
+      { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid },
+    )
+  } catch (err) {
+    throw toAuthError(err, 'login')
+  }
+  if (response.token_type !== 'bearer') {
+    throw new AuthError('invalid_response', `The provider issued a "${response.token_type}" token; only Bearer is supported`)
+  }
+  const claims = oauth.getValidatedIdTokenClaims(response)
+  return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), returnTo: pending.returnTo }
+}

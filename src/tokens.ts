@@ -1,0 +1,70 @@
+import type { IDToken, TokenEndpointResponse } from 'oauth4webapi'
+
+/** Current record layout; a stored record of another version is discarded. */
+export const SCHEMA = 1
+
+/** Lifetime assumed when a token response has no `expires_in` (RFC 6749 §5.1 makes it optional). */
+export const DEFAULT_LIFETIME = 3600_000
+
+/** The user's claims, from the ID token. */
+export type User = Readonly<Record<string, unknown>> & { readonly sub: string }
+
+/** A stored token set. Times are epoch ms of this browser's clock. */
+export interface TokenSet {
+  readonly v: typeof SCHEMA
+  /** Increases by one with every write; a write that is not newer than the stored set is dropped. */
+  readonly gen: number
+  readonly accessToken: string
+  readonly tokenType: string
+  readonly refreshToken?: string
+  readonly idToken?: string
+  readonly scope?: string
+  readonly user?: User
+  /** When the access token expires. */
+  readonly expiresAt: number
+  /** When a refresh is due: `refreshSkew` before expiry, but not before half the lifetime. */
+  readonly refreshAt: number
+}
+
+/**
+ * Builds the token set to store from a token response received at `now`.
+ * Expiry comes from `expires_in` and the local receive time, never from token
+ * contents, so a skewed clock cannot make a token look fresh (RFC 6749 §5.1).
+ * A refresh response without a new refresh token or ID token keeps the previous ones.
+ */
+export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | undefined, now: number, skew: number, previous?: TokenSet): TokenSet {
+  const lifetime = response.expires_in === undefined ? DEFAULT_LIFETIME : Math.max(0, response.expires_in * 1000)
+  const user = claims ? ({ ...claims } as User) : previous?.user
+  return {
+    v: SCHEMA,
+    gen: (previous?.gen ?? 0) + 1,
+    accessToken: response.access_token,
+    tokenType: response.token_type,
+    refreshToken: response.refresh_token ?? previous?.refreshToken,
+    idToken: response.id_token ?? previous?.idToken,
+    scope: response.scope ?? previous?.scope,
+    user,
+    expiresAt: now + lifetime,
+    refreshAt: now + Math.max(lifetime - skew, lifetime / 2),
+  }
+}
+
+/** True when a stored value is a token set this version understands. */
+export function isTokenSet(value: unknown): value is TokenSet {
+  const t = value as TokenSet | undefined
+  return (
+    typeof t === 'object' && t !== null && t.v === SCHEMA && Number.isSafeInteger(t.gen) &&
+    typeof t.accessToken === 'string' && typeof t.expiresAt === 'number' && typeof t.refreshAt === 'number' &&
+    (t.refreshToken === undefined || typeof t.refreshToken === 'string')
+  )
+}
+
+/** True when the access token can be used without refreshing first. */
+export function isFresh(tokens: TokenSet | undefined, now: number): tokens is TokenSet {
+  return !!tokens && now < tokens.refreshAt
+}
+
+/** True when the access token can still be sent, even if a refresh is due. */
+export function isUsable(tokens: TokenSet | undefined, now: number): tokens is TokenSet {
+  return !!tokens && now < tokens.expiresAt
+}

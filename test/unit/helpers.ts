@@ -1,0 +1,210 @@
+import { vi } from 'vitest'
+import { createAuth, type Auth, type AuthOptions } from '../../src/index.js'
+
+export const ISSUER = 'https://op.example'
+export const APP = 'https://app.example'
+export const REDIRECT = `${APP}/callback`
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+/** An unsigned-looking JWT: oauth4webapi checks ID token claims, not signatures (TLS, OIDC Core §3.1.3.7). */
+export function idToken(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'RS256' }): string {
+  return `${b64(header)}.${b64(claims)}.c2ln`
+}
+
+export interface FakeProviderOptions {
+  /** Access token lifetime in seconds (`expires_in`); undefined omits it. */
+  expiresIn?: number | undefined
+  metadata?: Record<string, unknown>
+  /** Override the token endpoint's answer; return undefined for the default behaviour. */
+  token?: (params: URLSearchParams) => Response | Promise<Response> | undefined
+  /** Override the API's answer. */
+  api?: (request: Request) => Response | Promise<Response> | undefined
+  sub?: string
+}
+
+/**
+ * A fake provider and API behind a fake `fetch`: discovery, authorization code + PKCE
+ * check, refresh with rotation and reuse detection (a reused refresh token revokes the
+ * grant, as oidc-provider does), revocation, and an API at https://api.example that
+ * accepts only live access tokens. It records every request.
+ */
+export function fakeProvider(options: FakeProviderOptions = {}) {
+  const log: { url: URL; method: string; params: URLSearchParams; headers: Headers }[] = []
+  const codes = new Map<string, { challenge: string; nonce?: string; redirectUri: string }>()
+  const refreshTokens = new Map<string, 'live' | 'used'>()
+  const accessTokens = new Set<string>()
+  let serial = 0
+  let revokedGrant = false
+  const expiresIn = 'expiresIn' in options ? options.expiresIn : 300
+  const metadata = {
+    issuer: ISSUER,
+    authorization_endpoint: `${ISSUER}/auth`,
+    token_endpoint: `${ISSUER}/token`,
+    revocation_endpoint: `${ISSUER}/revoke`,
+    end_session_endpoint: `${ISSUER}/logout`,
+    code_challenge_methods_supported: ['S256'],
+    authorization_response_iss_parameter_supported: true,
+    ...options.metadata,
+  }
+  const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+
+  function issue(nonce?: string) {
+    serial += 1
+    const access = `at-${serial}`
+    const refresh = `rt-${serial}`
+    accessTokens.clear()
+    accessTokens.add(access)
+    refreshTokens.set(refresh, 'live')
+    const now = Math.floor(Date.now() / 1000)
+    return {
+      access_token: access,
+      token_type: 'Bearer',
+      refresh_token: refresh,
+      ...(expiresIn === undefined ? {} : { expires_in: expiresIn }),
+      id_token: idToken({ iss: ISSUER, aud: 'spa', sub: options.sub ?? 'ada', iat: now, exp: now + 600, ...(nonce ? { nonce } : {}), name: 'Ada' }),
+    }
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    const url = new URL(request.url)
+    const params = new URLSearchParams(request.method === 'POST' ? await request.clone().text() : url.search)
+    log.push({ url, method: request.method, params, headers: request.headers })
+    if (url.href === `${ISSUER}/.well-known/openid-configuration`) return json(metadata)
+    if (url.href === `${ISSUER}/token`) {
+      const custom = await options.token?.(params)
+      if (custom) return custom
+      if (params.get('grant_type') === 'authorization_code') {
+        const pending = codes.get(params.get('code') ?? '')
+        codes.delete(params.get('code') ?? '')
+        const verifier = params.get('code_verifier') ?? ''
+        const digest = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))).toString('base64url')
+        if (!pending || pending.challenge !== digest || pending.redirectUri !== params.get('redirect_uri')) {
+          return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
+        }
+        revokedGrant = false
+        return json(issue(pending.nonce))
+      }
+      const rt = params.get('refresh_token') ?? ''
+      if (refreshTokens.get(rt) === 'used') {
+        revokedGrant = true
+        refreshTokens.clear()
+        accessTokens.clear()
+      }
+      if (revokedGrant || refreshTokens.get(rt) !== 'live') return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
+      refreshTokens.set(rt, 'used')
+      return json(issue())
+    }
+    if (url.href === `${ISSUER}/revoke`) {
+      refreshTokens.delete(params.get('token') ?? '')
+      return new Response(null, { status: 200 })
+    }
+    if (url.origin === 'https://api.example' || url.origin === APP) {
+      const custom = await options.api?.(request)
+      if (custom) return custom
+      const token = request.headers.get('authorization')?.replace(/^Bearer /, '')
+      if (!token || !accessTokens.has(token)) {
+        return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
+      }
+      return json({ ok: true, token, body: request.method === 'POST' ? await request.text() : null })
+    }
+    return new Response('<html>not found</html>', { status: 404, headers: { 'content-type': 'text/html' } })
+  }
+
+  return {
+    metadata,
+    fetch: vi.fn((input: RequestInfo | URL, init?: RequestInit) => handle(new Request(input, init))) as unknown as typeof fetch & ReturnType<typeof vi.fn>,
+    /** Requests made to a path of the provider or API, e.g. `/token`. */
+    requests: (path: string, grant?: string) => log.filter((r) => r.url.pathname === path && (!grant || r.params.get('grant_type') === grant)),
+    get revoked() {
+      return revokedGrant
+    },
+    /** Registers the code the provider would issue for an authorization request URL. */
+    authorize(authorizeUrl: string, extra: Record<string, string> = {}) {
+      const req = new URL(authorizeUrl).searchParams
+      const code = `code-${++serial}`
+      codes.set(code, { challenge: req.get('code_challenge')!, nonce: req.get('nonce') ?? undefined, redirectUri: req.get('redirect_uri')! })
+      const callback = new URL(req.get('redirect_uri')!)
+      callback.search = new URLSearchParams({ code, state: req.get('state')!, iss: ISSUER, ...extra }).toString()
+      return callback.href
+    },
+    /** Makes every live access token invalid at the API (as if expired at the server). */
+    expireAccessTokens: () => accessTokens.clear(),
+  }
+}
+
+export type FakeProvider = ReturnType<typeof fakeProvider>
+
+let tabCount = 0
+/** A client as an app creates it; several of them stand for several tabs. */
+export function openTab(op: FakeProvider, options: Partial<AuthOptions> = {}): Auth {
+  tabCount += 1
+  return createAuth({
+    issuer: ISSUER,
+    clientId: 'spa',
+    redirectUri: REDIRECT,
+    scope: 'openid offline_access',
+    apiOrigins: ['https://api.example', APP],
+    fetch: op.fetch,
+    ...options,
+  })
+}
+
+/** Runs login() and returns the authorization URL it navigated to. */
+export async function startLogin(auth: Auth, options?: Parameters<Auth['login']>[0]): Promise<string> {
+  const assign = vi.spyOn(window.location, 'assign').mockImplementation(() => {})
+  await auth.login(options)
+  const url = String(assign.mock.calls.at(-1)?.[0])
+  assign.mockRestore()
+  return url
+}
+
+/** Logs `auth` in through the fake provider. */
+export async function logIn(auth: Auth, op: FakeProvider): Promise<void> {
+  const authorizeUrl = await startLogin(auth)
+  await auth.handleRedirect(op.authorize(authorizeUrl))
+}
+
+/** A minimal Web Locks manager shared by the fake tabs of one test (exclusive locks, FIFO, steal, signal). */
+export function installFakeLocks() {
+  const queues = new Map<string, { run: () => void; signal?: AbortSignal }[]>()
+  const held = new Map<string, number>()
+  let grants = 0
+  const release = (name: string) => {
+    held.delete(name)
+    const next = queues.get(name)?.shift()
+    next?.run()
+  }
+  const locks = {
+    request(name: string, opts: LockOptions, callback: () => Promise<unknown>) {
+      return new Promise((resolve, reject) => {
+        const run = () => {
+          const id = ++grants
+          held.set(name, id)
+          Promise.resolve()
+            .then(callback)
+            .then(resolve, reject)
+            .finally(() => held.get(name) === id && release(name))
+        }
+        if (opts.steal || !held.has(name)) return run()
+        const entry = { run, signal: opts.signal }
+        const queue = queues.get(name) ?? []
+        queues.set(name, queue)
+        queue.push(entry)
+        opts.signal?.addEventListener('abort', () => {
+          const i = queue.indexOf(entry)
+          if (i >= 0) queue.splice(i, 1)
+          reject(opts.signal!.reason)
+        })
+      })
+    },
+    query: async () => ({ held: [...held.keys()].map((name) => ({ name })), pending: [] }),
+  }
+  Object.defineProperty(navigator, 'locks', { value: locks, configurable: true })
+  return { locks, held }
+}
+
+export function removeLocks() {
+  Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true })
+}
