@@ -86,6 +86,8 @@ export interface Auth {
 
 /** The longest a timer may be set for (setTimeout's limit). */
 const MAX_TIMER = 2 ** 31 - 1
+/** The shortest: a provider issuing near-zero lifetimes must not cause a refresh loop. */
+const MIN_TIMER = 5000
 
 /**
  * Creates a client. Options are checked now: a mistake is an `AuthError` with code
@@ -131,7 +133,8 @@ export function createAuth(options: AuthOptions): Auth {
       }
     }
   }
-  const warn = (message: string) => emit({ type: 'warning', message })
+  // Deferred: a warning raised while createAuth runs still reaches listeners subscribed right after.
+  const warn = (message: string) => queueMicrotask(() => emit({ type: 'warning', message }))
 
   const store = createKeyValueStore(config.name, config.storage, warn)
   const provider = createProviderLoader(config, store)
@@ -144,7 +147,7 @@ export function createAuth(options: AuthOptions): Auth {
     status = next ? 'authenticated' : 'unauthenticated'
     clearTimeout(timer)
     // The timer is one trigger among three (visibility, on demand): background tabs throttle timers.
-    if (next?.refreshToken) timer = setTimeout(background, Math.min(Math.max(next.refreshAt - Date.now(), 0), MAX_TIMER))
+    if (next?.refreshToken) timer = setTimeout(background, Math.min(Math.max(next.refreshAt - Date.now(), MIN_TIMER), MAX_TIMER))
     if (changed || type === 'login') emit({ type })
   }
 

@@ -27,7 +27,7 @@ const MAX_WAIT = 30_000
 export async function readTokens(store: Store, warn: (message: string) => void): Promise<TokenSet | undefined> {
   const stored = await store.get('tokens')
   if (stored === undefined || isTokenSet(stored)) return stored
-  await store.update('tokens', (now) => (now === stored ? undefined : now))
+  await store.update('tokens', (s) => (isTokenSet(s) ? s : undefined))
   warn('A stored token record was unreadable or of another version; it was discarded')
   return undefined
 }

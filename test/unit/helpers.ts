@@ -1,4 +1,4 @@
-import { vi } from 'vitest'
+import { afterEach, vi } from 'vitest'
 import { createAuth, type Auth, type AuthOptions } from '../../src/index.js'
 
 export const ISSUER = 'https://op.example'
@@ -13,14 +13,18 @@ export function idToken(claims: Record<string, unknown>, header: Record<string, 
 }
 
 export interface FakeProviderOptions {
-  /** Access token lifetime in seconds (`expires_in`); undefined omits it. */
+  /** Lifetime in seconds (`expires_in`) of tokens from the code grant; undefined omits it. Default 300. */
   expiresIn?: number | undefined
+  /** Lifetime of tokens from refresh grants. Default 300. */
+  refreshedExpiresIn?: number
   metadata?: Record<string, unknown>
   /** Override the token endpoint's answer; return undefined for the default behaviour. */
   token?: (params: URLSearchParams) => Response | Promise<Response> | undefined
   /** Override the API's answer. */
   api?: (request: Request) => Response | Promise<Response> | undefined
   sub?: string
+  /** Revoke the whole grant when a used refresh token comes back (oidc-provider does). Default true. */
+  reuseRevokes?: boolean
 }
 
 /**
@@ -50,7 +54,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
   const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
     new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
 
-  function issue(nonce?: string) {
+  function issue(nonce?: string, lifetime = expiresIn) {
     serial += 1
     const access = `at-${serial}`
     const refresh = `rt-${serial}`
@@ -62,7 +66,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       access_token: access,
       token_type: 'Bearer',
       refresh_token: refresh,
-      ...(expiresIn === undefined ? {} : { expires_in: expiresIn }),
+      ...(lifetime === undefined ? {} : { expires_in: lifetime }),
       id_token: idToken({ iss: ISSUER, aud: 'spa', sub: options.sub ?? 'ada', iat: now, exp: now + 600, ...(nonce ? { nonce } : {}), name: 'Ada' }),
     }
   }
@@ -87,14 +91,14 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
         return json(issue(pending.nonce))
       }
       const rt = params.get('refresh_token') ?? ''
-      if (refreshTokens.get(rt) === 'used') {
+      if (refreshTokens.get(rt) === 'used' && options.reuseRevokes !== false) {
         revokedGrant = true
         refreshTokens.clear()
         accessTokens.clear()
       }
       if (revokedGrant || refreshTokens.get(rt) !== 'live') return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
       refreshTokens.set(rt, 'used')
-      return json(issue())
+      return json(issue(undefined, options.refreshedExpiresIn ?? 300))
     }
     if (url.href === `${ISSUER}/revoke`) {
       refreshTokens.delete(params.get('token') ?? '')
@@ -136,11 +140,20 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
 
 export type FakeProvider = ReturnType<typeof fakeProvider>
 
-let tabCount = 0
-/** A client as an app creates it; several of them stand for several tabs. */
+const open: Auth[] = []
+let testId = 0
+afterEach(() => {
+  for (const auth of open.splice(0)) auth.close()
+  testId += 1
+})
+
+/**
+ * A client as an app creates it; several of them in one test stand for several tabs.
+ * Each test gets its own `name`, so nothing leaks between tests; all are closed after it.
+ */
 export function openTab(op: FakeProvider, options: Partial<AuthOptions> = {}): Auth {
-  tabCount += 1
-  return createAuth({
+  const auth = createAuth({
+    name: `test-${testId}`,
     issuer: ISSUER,
     clientId: 'spa',
     redirectUri: REDIRECT,
@@ -149,6 +162,8 @@ export function openTab(op: FakeProvider, options: Partial<AuthOptions> = {}): A
     fetch: op.fetch,
     ...options,
   })
+  open.push(auth)
+  return auth
 }
 
 /** Runs login() and returns the authorization URL it navigated to. */
