@@ -9,7 +9,7 @@ beforeEach(() => {
 const html = (status: number) => new Response('<!doctype html><h1>Bad Gateway</h1>', { status, headers: { 'content-type': 'text/html' } })
 
 describe('expiry math', () => {
-  const response = (expires_in?: number) => ({ access_token: 'a', token_type: 'bearer', ...(expires_in === undefined ? {} : { expires_in }) })
+  const response = (expires_in?: number) => ({ access_token: 'a', token_type: 'bearer' as const, ...(expires_in === undefined ? {} : { expires_in }) })
 
   it('counts from the local receive time and expires_in, refreshing refreshSkew early', () => {
     const set = toTokenSet(response(3600), undefined, 1_000_000, 60_000)

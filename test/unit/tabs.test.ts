@@ -99,7 +99,7 @@ describe('tabs with Web Locks', () => {
 
   it('never lets a late writer put back an older token set (generation numbers)', async () => {
     const store = createKeyValueStore('gen-test', 'indexeddb', () => {})
-    const base = { access_token: 'a', token_type: 'bearer', expires_in: 60 }
+    const base = { access_token: 'a', token_type: 'bearer' as const, expires_in: 60 }
     const first = await storeTokens(store, toTokenSet(base, undefined, 0, 0))
     const newer = await storeTokens(store, toTokenSet({ ...base, access_token: 'b' }, undefined, 0, 0, first))
     const late = await storeTokens(store, toTokenSet({ ...base, access_token: 'late' }, undefined, 0, 0, first))

@@ -1,0 +1,19 @@
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'bench/results/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-globals': ['error', { name: 'localStorage', message: 'Tokens never go to localStorage' }, { name: 'sessionStorage', message: 'Tokens never go to sessionStorage' }],
+    },
+  },
+  {
+    files: ['test/**', 'demo/**', 'bench/**', 'scripts/**'],
+    rules: { 'no-restricted-globals': 'off', '@typescript-eslint/no-explicit-any': 'off' },
+  },
+)
