@@ -1,0 +1,166 @@
+// An embedded, real OpenID Provider (the `oidc-provider` package) for the demo, the
+// end-to-end tests and the benchmark. Loopback only. It counts what the tests assert:
+// requests per path and grants per grant type, read from the provider's own events.
+import { createServer } from 'node:http'
+import Provider from 'oidc-provider'
+
+/**
+ * @typedef {object} ProviderOptions
+ * @property {number} [port] - 0 picks a free port
+ * @property {string[]} appOrigins - origins of the SPA (redirect URI = origin + '/callback')
+ * @property {number} [accessTokenTtl] - access token lifetime in seconds
+ * @property {{ clientId: string, clientSecret: string }} [confidential] - also register a client that needs a secret
+ */
+
+/** Starts the provider on 127.0.0.1; resolves when it listens. @param {ProviderOptions} options */
+export async function startProvider(options) {
+  const { appOrigins, accessTokenTtl = 30, confidential } = options
+  const server = createServer()
+  await new Promise((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
+  const issuer = `http://127.0.0.1:${server.address().port}`
+
+  const spa = {
+    client_id: 'demo-spa',
+    application_type: 'web',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: appOrigins.map((o) => `${o}/callback`),
+    post_logout_redirect_uris: appOrigins.map((o) => `${o}/`),
+  }
+  const clients = [spa]
+  if (confidential) {
+    clients.push({
+      ...spa,
+      client_id: confidential.clientId,
+      client_secret: confidential.clientSecret,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    })
+  }
+
+  const provider = new Provider(issuer, {
+    clients,
+    cookies: { keys: ['oauth-tabs-demo-cookie-key-not-secret'] },
+    pkce: { required: () => true },
+    // Rotation is what makes a reused refresh token fatal: the provider revokes the grant.
+    rotateRefreshToken: true,
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'api'],
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    conformIdTokenClaims: false,
+    ttl: { AccessToken: accessTokenTtl, IdToken: 3600, RefreshToken: 14 * 86400, Grant: 14 * 86400, Session: 86400, Interaction: 3600, AuthorizationCode: 60, ClientCredentials: accessTokenTtl },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      clientCredentials: { enabled: Boolean(confidential) },
+      rpInitiatedLogout: {
+        enabled: true,
+        // The default page @imports a web font; this one works offline.
+        logoutSource: async (ctx, form) => {
+          ctx.body = `<!doctype html><title>Sign out</title><body style="font-family:sans-serif;margin:3em">${form}<p>Sign out of the demo provider?</p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button></body>`
+        },
+      },
+    },
+    findAccount: (_ctx, id) => ({
+      accountId: id,
+      claims: () => ({ sub: id, name: id.charAt(0).toUpperCase() + id.slice(1), email: `${id}@example.test` }),
+    }),
+  })
+  provider.proxy = false
+
+  const stats = {
+    /** Requests seen, by path (e.g. '/token', '/.well-known/openid-configuration'). */
+    requests: /** @type {Record<string, number>} */ ({}),
+    /** Successful grants, by grant_type. */
+    grants: /** @type {Record<string, number>} */ ({}),
+    /** Failed grants: error and the provider's internal detail ('refresh token already used', ...). */
+    grantErrors: /** @type {{ grant_type: string, error: string, detail?: string }[]} */ ([]),
+    /** Grants revoked (reuse detection or revocation). */
+    revokedGrants: 0,
+    /** Tokens revoked through the revocation endpoint. */
+    revocations: 0,
+  }
+  /** Milliseconds by which to delay every token endpoint request (a slow network). */
+  let tokenDelay = 0
+  /** Called before a token request is handled; may answer it instead (fault injection). */
+  let tokenFault = /** @type {((ctx: any) => Promise<boolean> | boolean) | undefined} */ (undefined)
+
+  provider.use(async (ctx, next) => {
+    stats.requests[ctx.path] = (stats.requests[ctx.path] ?? 0) + 1
+    if (ctx.path === '/token') {
+      if (tokenDelay) await new Promise((r) => setTimeout(r, tokenDelay))
+      if (tokenFault && (await tokenFault(ctx))) return
+    }
+    await next()
+  })
+  provider.on('grant.success', (ctx) => {
+    const type = ctx.oidc.params.grant_type
+    stats.grants[type] = (stats.grants[type] ?? 0) + 1
+  })
+  provider.on('grant.error', (ctx, err) => {
+    stats.grantErrors.push({ grant_type: ctx.oidc.params?.grant_type, error: err.error, detail: err.error_detail })
+  })
+  provider.on('grant.revoked', () => {
+    stats.revokedGrants += 1
+  })
+  // oidc-provider emits no event for a successful revocation; a revoked refresh token is
+  // destroyed (rotation consumes it instead), so count destructions.
+  provider.on('refresh_token.destroyed', () => {
+    stats.revocations += 1
+  })
+
+  const callback = provider.callback()
+  server.on('request', callback)
+
+  return {
+    issuer,
+    provider,
+    stats,
+    setTokenDelay(ms) {
+      tokenDelay = ms
+    },
+    setTokenFault(fault) {
+      tokenFault = fault
+    },
+    resetStats() {
+      for (const key of ['requests', 'grants']) for (const k of Object.keys(stats[key])) delete stats[key][k]
+      stats.grantErrors.length = 0
+      stats.revokedGrants = 0
+      stats.revocations = 0
+    },
+    close() {
+      server.closeAllConnections?.()
+      return new Promise((resolve) => server.close(() => resolve(undefined)))
+    },
+  }
+}
+
+/**
+ * A Node request handler for the demo API's `GET /api/me`: it checks the bearer token with
+ * the provider's userinfo endpoint and answers 401 with `WWW-Authenticate: Bearer error="invalid_token"`
+ * when the provider does not accept it. Counts calls in `stats`.
+ */
+export function createApi(issuer) {
+  const stats = { calls: 0, ok: 0, unauthorized: 0 }
+  let userinfo
+  async function handle(req, res) {
+    stats.calls += 1
+    userinfo ??= (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()).userinfo_endpoint
+    const auth = req.headers.authorization ?? ''
+    const check = /^Bearer [\w.~+/-]+=*$/.test(auth) ? await fetch(userinfo, { headers: { authorization: auth } }) : undefined
+    res.setHeader('cache-control', 'no-store')
+    if (!check?.ok) {
+      stats.unauthorized += 1
+      res.statusCode = 401
+      res.setHeader('www-authenticate', auth ? 'Bearer error="invalid_token"' : 'Bearer')
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ error: 'invalid_token' }))
+      return
+    }
+    stats.ok += 1
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ claims: await check.json(), time: new Date().toISOString() }))
+  }
+  return { handle, stats }
+}

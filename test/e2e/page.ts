@@ -1,0 +1,49 @@
+// The page the end-to-end tests drive: the built package (dist/), configured from the
+// server, with hooks to read state and events. One page = one tab.
+import { createAuth, type AuthState } from '../../dist/index.js'
+
+interface PageConfig {
+  issuer: string
+  clientId: string
+  scope: string
+  refreshSkew?: number
+  name?: string
+  postLogoutRedirectUri?: string
+  tokenProxy?: string
+  lockTimeout?: number
+}
+type Win = typeof window & Record<string, any>
+const w = window as Win
+const config = w.__CONFIG__ as PageConfig
+
+const auth = createAuth({ ...config, redirectUri: `${location.origin}/callback` })
+w.auth = auth
+w.events = [] as { type: string; status: string; at: number; code?: string }[]
+auth.subscribe((state: AuthState, event) => {
+  w.events.push({ type: event.type, status: state.status, at: Date.now(), code: event.error?.code, message: event.message })
+})
+w.state = () => auth.getState()
+w.callApi = async (path = '/api/me') => {
+  try {
+    return (await auth.fetch(path)).status
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err)
+  }
+}
+w.ready = (async () => {
+  try {
+    const result = await auth.handleRedirect()
+    if (result) {
+      w.callbackUrl = location.href
+      history.replaceState(null, '', result.returnTo)
+    }
+  } catch (err) {
+    w.callbackError = { code: (err as { code?: string }).code, message: String((err as Error).message) }
+  }
+  if (auth.getState().status === 'loading') {
+    await new Promise<void>((resolve) => {
+      const off = auth.subscribe((s) => s.status !== 'loading' && (off(), resolve()))
+    })
+  }
+  return auth.getState().status
+})()
