@@ -86,11 +86,21 @@ export async function startProvider(options) {
   /** Called before a token request is handled; may answer it instead (fault injection). */
   let tokenFault = /** @type {((ctx: any) => Promise<boolean> | boolean) | undefined} */ (undefined)
 
+  /** How many upcoming token responses to lose after the provider has processed the request. */
+  let loseResponses = 0
+
   provider.use(async (ctx, next) => {
     stats.requests[ctx.path] = (stats.requests[ctx.path] ?? 0) + 1
     if (ctx.path === '/token') {
       if (tokenDelay) await new Promise((r) => setTimeout(r, tokenDelay))
       if (tokenFault && (await tokenFault(ctx))) return
+      if (loseResponses > 0) {
+        loseResponses -= 1
+        await next()
+        // Processed (a refresh token consumed), but the answer never arrives.
+        ctx.req.socket.destroy()
+        return
+      }
     }
     await next()
   })
@@ -122,6 +132,9 @@ export async function startProvider(options) {
     },
     setTokenFault(fault) {
       tokenFault = fault
+    },
+    loseTokenResponses(n) {
+      loseResponses = n
     },
     resetStats() {
       for (const key of ['requests', 'grants']) for (const k of Object.keys(stats[key])) delete stats[key][k]
