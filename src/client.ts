@@ -62,8 +62,13 @@ export interface Auth {
    * across all tabs). A fresh token comes from memory: no IndexedDB, no network.
    * @throws {@link AuthError} `login_required` when there is no session or the provider ended it;
    * `network`, `server_error`, `rate_limited` when a due refresh failed and the token has expired.
+   * @example
+   * ```ts
+   * const token = await auth.getAccessToken()
+   * const fresh = await auth.getAccessToken({ forceRefresh: true }) // e.g. after a role change
+   * ```
    */
-  getAccessToken(): Promise<string>
+  getAccessToken(options?: { forceRefresh?: boolean }): Promise<string>
   /**
    * `fetch` with `Authorization: Bearer <token>` for the allowed `apiOrigins`; other
    * requests pass through untouched. On a 401 it refreshes once and retries once.
@@ -209,7 +214,8 @@ export function createAuth(options: AuthOptions): Auth {
       return { returnTo }
     },
 
-    getAccessToken: () => getAccessToken(),
+    getAccessToken: (options?: { forceRefresh?: boolean }) =>
+      getAccessToken(options?.forceRefresh ? current?.accessToken : undefined),
 
     fetch: createAuthFetch(config.apiOrigins, getAccessToken, config.fetch),
 

@@ -1,0 +1,8 @@
+/// <reference types="vite/client" />
+interface ImportMetaEnv {
+  readonly VITE_ISSUER: string
+  readonly VITE_CLIENT_ID: string
+  readonly VITE_SCOPE?: string
+  readonly VITE_API_ORIGINS?: string
+  readonly VITE_TOKEN_PROXY?: string
+}
