@@ -47,3 +47,34 @@ w.ready = (async () => {
   }
   return auth.getState().status
 })()
+
+// Benchmark hooks: when this tab first held each access-token expiry (wall clock, not Date.now,
+// which tests shift), and a baseline that reads IndexedDB on every call.
+w.adoptedAt = {} as Record<number, number>
+auth.subscribe((state) => {
+  if (state.expiresAt && !(state.expiresAt in w.adoptedAt)) w.adoptedAt[state.expiresAt] = performance.timeOrigin + performance.now()
+})
+let db: Promise<IDBDatabase> | undefined
+w.readStoreEveryTime = async () => {
+  db ??= new Promise((resolve, reject) => {
+    const open = indexedDB.open(`oauth-tabs:${config.name ?? 'default'}`)
+    open.onsuccess = () => resolve(open.result)
+    open.onerror = () => reject(open.error)
+  })
+  const tx = (await db).transaction('kv').objectStore('kv').get('tokens')
+  return new Promise<string>((resolve, reject) => {
+    tx.onsuccess = () => resolve(tx.result.accessToken)
+    tx.onerror = () => reject(tx.error)
+  })
+}
+w.callsPerSecond = async (which: 'ours' | 'idb', ms = 1000) => {
+  const fn = which === 'ours' ? () => auth.getAccessToken() : w.readStoreEveryTime
+  await fn()
+  let calls = 0
+  const start = performance.now()
+  while (performance.now() - start < ms) {
+    for (let i = 0; i < 100; i++) await fn()
+    calls += 100
+  }
+  return (calls * 1000) / (performance.now() - start)
+}
