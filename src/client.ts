@@ -132,7 +132,8 @@ export function createAuth(options: AuthOptions): Auth {
       try {
         listener(state(), event)
       } catch (err) {
-        setTimeout(() => {
+        // One throwing listener must not starve the others; the error is still reported.
+        queueMicrotask(() => {
           throw err
         })
       }
@@ -167,13 +168,8 @@ export function createAuth(options: AuthOptions): Auth {
   const tabs = createTabs(config.name, config.lockTimeout, onMessage)
   const refresh = createRefresher({ store, tabs, provider, skew: config.refreshSkew, current: () => current, adopt, warn })
 
-  const loaded = readTokens(store, warn).then(
-    (tokens) => adopt(current && (!tokens || current.gen >= tokens.gen) ? current : tokens, 'ready'),
-    (err: unknown) => {
-      adopt(undefined, 'ready')
-      warn(`Could not read the stored session: ${String(err)}`)
-    },
-  )
+  // The store never rejects (it falls back to memory), so neither does `loaded`.
+  const loaded = readTokens(store, warn).then((tokens) => adopt(current && (!tokens || current.gen >= tokens.gen) ? current : tokens, 'ready'))
 
   async function getAccessToken(refused?: string): Promise<string> {
     await loaded
@@ -193,19 +189,19 @@ export function createAuth(options: AuthOptions): Auth {
     if (document.visibilityState === 'visible') background()
   }
   globalThis.document?.addEventListener('visibilitychange', onVisible)
-  globalThis.addEventListener?.('online', background)
+  addEventListener('online', background)
 
   return Object.freeze({
     async login(loginOptions?: LoginOptions) {
       const url = await startLogin(config, store, await provider(), loginOptions)
-      globalThis.location.assign(url.href)
+      location.assign(url.href)
     },
 
-    async handleRedirect(href = globalThis.location.href) {
+    async handleRedirect(href = location.href) {
       if (!isRedirectUri(config, href)) return null
       const params = new URL(href).searchParams
       if (!params.has('code') && !params.has('error') && !params.has('state')) return null
-      if (href === globalThis.location?.href) history.replaceState(history.state, '', withoutCallbackParams(href))
+      if (href === location.href) history.replaceState(history.state, '', withoutCallbackParams(href))
       await loaded
       const { tokens, returnTo } = await finishLogin(config, store, provider, href)
       const written = (await store.update('tokens', (s) => ({ ...tokens, gen: (isTokenSet(s) ? s.gen : 0) + 1 }))) as TokenSet
@@ -237,7 +233,7 @@ export function createAuth(options: AuthOptions): Auth {
                 )
               }
             } catch (err) {
-              warn(`The refresh token could not be revoked (${toAuthError(err, 'revocation').message}); it was removed here`)
+              warn(`Revocation failed: ${toAuthError(err, 'Revocation').message}`)
             }
           }
           await store.update('tokens', () => undefined)
@@ -258,7 +254,7 @@ export function createAuth(options: AuthOptions): Auth {
           url.searchParams.set('client_id', config.clientId)
           url.searchParams.set('post_logout_redirect_uri', config.postLogoutRedirectUri)
           if (last?.idToken) url.searchParams.set('id_token_hint', last.idToken)
-          globalThis.location.assign(url.href)
+          location.assign(url.href)
         }
       }
     },
@@ -276,7 +272,7 @@ export function createAuth(options: AuthOptions): Auth {
       listeners.clear()
       tabs.close()
       globalThis.document?.removeEventListener('visibilitychange', onVisible)
-      globalThis.removeEventListener?.('online', background)
+      removeEventListener('online', background)
     },
   })
 }

@@ -59,36 +59,30 @@ export interface Config {
   fetch: typeof fetch
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])$/
 
 function fail(option: string, problem: string): never {
   throw new AuthError('config', `options.${option} ${problem}`)
 }
 
-function isString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0
-}
-
-/** An absolute http(s) URL; http only on loopback hosts (RFC 8252 §8.3, RFC 9700 §2.6). */
+/** An absolute http(s) URL without fragment or credentials; http only on loopback hosts (RFC 8252 §8.3, RFC 9700 §2.6). */
 function secureUrl(option: string, value: unknown, base?: string): URL {
-  if (!isString(value)) fail(option, 'must be a non-empty string')
-  let url: URL
+  let url: URL | undefined
   try {
-    url = new URL(value, base)
+    url = new URL(value as string, base)
   } catch {
-    fail(option, `must be an absolute URL (got "${value}")`)
+    /* reported below */
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
-    fail(option, `must use https (http only on localhost, 127.0.0.1 or [::1]); got "${value}"`)
+  if (typeof value !== 'string' || !url || url.hash || url.username || !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname)))) {
+    fail(option, `must be an absolute https URL (http only on localhost, 127.0.0.1, [::1]) without fragment; got "${value}"`)
   }
-  if (url.hash || url.username || url.password) fail(option, 'must not have a fragment or credentials')
   return url
 }
 
-function seconds(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback * 1000
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(option, 'must be a number of seconds, 0 or more')
-  return value * 1000
+function seconds(option: string, value: unknown, fallback: number, min = 0): number {
+  const n = value ?? fallback
+  if (typeof n !== 'number' || !(n >= min)) fail(option, `must be a number of seconds >= ${min}`)
+  return n * 1000
 }
 
 /**
@@ -96,60 +90,55 @@ function seconds(option: string, value: unknown, fallback: number): number {
  * code `config` whose message names the option.
  */
 export function resolveConfig(options: AuthOptions): Config {
-  if (!options || typeof options !== 'object') fail('', 'createAuth needs an options object')
+  const o = options ?? ({} as AuthOptions)
   for (const secret of ['clientSecret', 'client_secret']) {
-    if (secret in options) fail(secret, 'is not accepted in the browser: a secret shipped to browsers is public. Use a token proxy (oauth-tabs/server)')
+    if (secret in o) fail(secret, 'is refused: a secret in a browser is public; use a token proxy (oauth-tabs/server)')
   }
-  const here = globalThis.location?.origin
-  const issuer = secureUrl('issuer', options.issuer)
+  const here = location.origin
+  const issuer = secureUrl('issuer', o.issuer)
   if (issuer.search) fail('issuer', 'must not have a query')
-  if (!isString(options.clientId)) fail('clientId', 'must be a non-empty string')
-  const redirectUri = secureUrl('redirectUri', options.redirectUri).href
-  const scope = options.scope ?? 'openid'
-  if (typeof scope !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) {
-    fail('scope', 'must be space-separated scope tokens (RFC 6749 §3.3)')
-  }
-  const apiOrigins = options.apiOrigins ?? (here ? [here] : [])
-  if (!Array.isArray(apiOrigins)) fail('apiOrigins', 'must be an array of origins')
+  if (typeof o.clientId !== 'string' || !o.clientId) fail('clientId', 'must be a non-empty string')
+  const scope = o.scope ?? 'openid'
+  // RFC 6749 §3.3: scope tokens separated by single spaces.
+  if (!/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) fail('scope', 'must be scope tokens separated by single spaces')
+  const apiOrigins = o.apiOrigins ?? (here ? [here] : [])
   for (const origin of apiOrigins) {
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(origin)
-    } catch {
-      /* reported below */
-    }
-    if (!parsed || parsed.origin !== origin || origin.includes('*') || !/^https?:$/.test(parsed.protocol)) {
-      fail('apiOrigins', `entries must be origins like "https://api.example.com" (scheme, host, port; no path, no trailing slash, no wildcard); got "${origin}"`)
+    // An origin is its own URL's origin: no path, no trailing slash, no wildcard.
+    if (origin.includes('*') || !/^https?:/.test(origin) || originOf(origin) !== origin) {
+      fail('apiOrigins', `must list origins like "https://api.example.com"; got "${origin}"`)
     }
   }
-  const name = options.name ?? 'default'
-  if (typeof name !== 'string' || !/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 letters, digits, ".", "_" or "-"')
-  const storage = options.storage ?? 'indexeddb'
+  const name = o.name ?? 'default'
+  if (!/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 of [A-Za-z0-9_.-]')
+  const storage = o.storage ?? 'indexeddb'
   if (storage !== 'indexeddb' && storage !== 'memory') fail('storage', 'must be "indexeddb" or "memory"')
-  const params = options.authorizationParams ?? {}
-  if (typeof params !== 'object' || Object.values(params).some((v) => typeof v !== 'string')) {
-    fail('authorizationParams', 'must be an object of string values')
-  }
-  const fetchFn = options.fetch ?? globalThis.fetch?.bind(globalThis)
-  if (typeof fetchFn !== 'function') fail('fetch', 'must be a function (no global fetch here)')
-  const lockTimeout = seconds('lockTimeout', options.lockTimeout, 10)
-  if (lockTimeout <= 0) fail('lockTimeout', 'must be more than 0 seconds')
+  const params = o.authorizationParams ?? {}
+  if (Object.values(params).some((v) => typeof v !== 'string')) fail('authorizationParams', 'must have string values')
   return {
     issuer,
-    clientId: options.clientId,
-    redirectUri,
+    clientId: o.clientId,
+    redirectUri: secureUrl('redirectUri', o.redirectUri).href,
     scope,
     openid: scope.split(' ').includes('openid'),
     apiOrigins,
-    postLogoutRedirectUri: options.postLogoutRedirectUri === undefined ? undefined : secureUrl('postLogoutRedirectUri', options.postLogoutRedirectUri).href,
-    tokenProxy: options.tokenProxy === undefined ? undefined : secureUrl('tokenProxy', options.tokenProxy, here).href,
-    refreshSkew: seconds('refreshSkew', options.refreshSkew, 60),
+    postLogoutRedirectUri: o.postLogoutRedirectUri && secureUrl('postLogoutRedirectUri', o.postLogoutRedirectUri).href,
+    tokenProxy: o.tokenProxy && secureUrl('tokenProxy', o.tokenProxy, here).href,
+    refreshSkew: seconds('refreshSkew', o.refreshSkew, 60),
     name,
     storage,
     authorizationParams: params,
-    lockTimeout,
-    discoveryTtl: seconds('discoveryTtl', options.discoveryTtl, 86400),
-    metadata: options.metadata,
-    fetch: fetchFn,
+    lockTimeout: seconds('lockTimeout', o.lockTimeout, 10, 0.001),
+    discoveryTtl: seconds('discoveryTtl', o.discoveryTtl, 86400),
+    metadata: o.metadata,
+    // Looked up at call time, so a fetch patched after createAuth (tests, service mocks) is used.
+    fetch: o.fetch ?? ((input, init) => fetch(input, init)),
+  }
+}
+
+function originOf(value: string): string | undefined {
+  try {
+    return new URL(value).origin
+  } catch {
+    return undefined
   }
 }

@@ -60,17 +60,17 @@ export interface AuthErrorInit {
  * ```
  */
 export class AuthError extends Error {
-  override readonly name = 'AuthError'
+  declare readonly name: 'AuthError'
   /** Our stable code; see {@link AuthErrorCode}. */
-  readonly code: AuthErrorCode
+  declare readonly code: AuthErrorCode
   /** The provider's error code, as sent. */
-  readonly error?: string
+  declare readonly error?: string
   /** The provider's error description, as sent. */
-  readonly error_description?: string
+  declare readonly error_description?: string
   /** The HTTP status involved, where there was one. */
-  readonly status?: number
+  declare readonly status?: number
   /** For `insufficient_scope`: the scope the API requires. */
-  readonly scope?: string
+  declare readonly scope?: string
 
   /**
    * @param code - the stable code
@@ -79,11 +79,7 @@ export class AuthError extends Error {
    */
   constructor(code: AuthErrorCode, message: string, init: AuthErrorInit = {}) {
     super(message, { cause: init.cause })
-    this.code = code
-    this.error = init.error
-    this.error_description = init.error_description
-    this.status = init.status
-    this.scope = init.scope
+    Object.assign(this, { name: 'AuthError', code, error: init.error, error_description: init.error_description, status: init.status, scope: init.scope })
   }
 }
 
@@ -92,46 +88,39 @@ const OWN_CODES: Record<string, AuthErrorCode> = {
   access_denied: 'access_denied',
   invalid_grant: 'invalid_grant',
   login_required: 'login_required',
-  server_error: 'server_error',
   temporarily_unavailable: 'server_error',
 }
+
+/** The code for an HTTP status that is not an OAuth error of its own. */
+const byStatus = (status: number | undefined, otherwise: AuthErrorCode): AuthErrorCode =>
+  status === 429 ? 'rate_limited' : status! >= 500 ? 'server_error' : otherwise
 
 /**
  * Turns anything thrown while talking to a provider into an {@link AuthError},
  * keeping the original as `cause`. oauth4webapi's errors carry the details.
  */
-export function toAuthError(err: unknown, what = 'request'): AuthError {
+export function toAuthError(err: unknown, what = 'Request'): AuthError {
   if (err instanceof AuthError) return err
+  const cause = { cause: err }
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
-    const status = err instanceof oauth.ResponseBodyError ? err.status : undefined
-    const code =
-      OWN_CODES[err.error] ??
-      (status === 429 ? 'rate_limited' : status && status >= 500 ? 'server_error' : err instanceof oauth.ResponseBodyError ? 'invalid_response' : 'authorization_error')
-    return new AuthError(code, `The provider refused the ${what}: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`, {
-      cause: err,
-      error: err.error,
-      error_description: err.error_description,
-      status,
-    })
-  }
-  if (err instanceof oauth.OperationProcessingError) {
-    // A non-JSON body, or a non-2xx that is not an OAuth error: a proxy's HTML page, a 502, a 404.
-    if (err.code === oauth.RESPONSE_IS_NOT_JSON || err.code === oauth.RESPONSE_IS_NOT_CONFORM || err.code === oauth.PARSE_ERROR) {
-      const status = err.cause instanceof Response ? err.cause.status : undefined
-      return new AuthError(status === 429 ? 'rate_limited' : 'server_error', `The provider's ${what} answer is not an OAuth response (HTTP ${status ?? '?'}); check the endpoint URL and the provider's status`, { cause: err, status })
-    }
-    return new AuthError('invalid_response', `The provider's ${what} answer failed validation: ${err.message}`, { cause: err })
+    const status = (err as oauth.ResponseBodyError).status
+    const code = OWN_CODES[err.error] ?? byStatus(status, status ? 'invalid_response' : 'authorization_error')
+    return new AuthError(code, `${what} refused: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`, { ...cause, error: err.error, error_description: err.error_description, status })
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     const error = err.cause[0]?.parameters.error
-    return new AuthError(error === 'invalid_client' ? 'config' : 'invalid_response', `The provider refused the ${what} with a ${err.status} challenge${error ? ` (${error})` : ''}; check clientId and the client's registration`, { cause: err, error, status: err.status })
+    return new AuthError(error === 'invalid_client' ? 'config' : 'invalid_response', `${what} refused: HTTP ${err.status} ${error ?? ''}; check clientId`, { ...cause, error, status: err.status })
   }
-  if (err instanceof oauth.UnsupportedOperationError) {
-    return new AuthError('invalid_response', `The provider's ${what} answer is not supported: ${err.message}`, { cause: err })
+  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
+    // A non-JSON body, or a non-2xx that is not an OAuth error: a proxy's HTML page, a 502, a 404.
+    if ([oauth.RESPONSE_IS_NOT_JSON, oauth.RESPONSE_IS_NOT_CONFORM, oauth.PARSE_ERROR].includes(err.code!)) {
+      const status = err.cause instanceof Response ? err.cause.status : undefined
+      return new AuthError(byStatus(status, 'server_error'), `${what}: not an OAuth response (HTTP ${status ?? '?'}); check the endpoint`, { ...cause, status })
+    }
+    return new AuthError('invalid_response', `${what}: ${err.message}`, cause)
   }
-  const name = (err as { name?: string } | null)?.name
-  if (err instanceof TypeError || name === 'AbortError' || name === 'TimeoutError') {
-    return new AuthError('network', `The ${what} did not reach the provider (${name}); check the connection and the provider's CORS settings`, { cause: err })
-  }
-  return new AuthError('server_error', `The ${what} failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
+  const name = (err as Error | null)?.name
+  return err instanceof TypeError || name === 'AbortError' || name === 'TimeoutError'
+    ? new AuthError('network', `${what}: provider unreachable (${name}); check the network and CORS`, cause)
+    : new AuthError('server_error', `${what} failed: ${String((err as Error)?.message ?? err)}`, cause)
 }

@@ -15,7 +15,7 @@ export function createAuthFetch(
     const href = input instanceof Request ? input.url : String(input)
     let origin: string | undefined
     try {
-      origin = new URL(href, globalThis.location?.href).origin
+      origin = new URL(href, location.href).origin
     } catch {
       /* not a URL we can attach to: pass through and let fetch report it */
     }

@@ -24,9 +24,8 @@ export interface RedirectResult {
 
 interface Pending {
   v: typeof SCHEMA
-  issuer: string
-  clientId: string
-  redirectUri: string
+  /** Issuer, client and redirect URI the attempt belongs to (RFC 9700 §4.4.2: bind check values to them). */
+  binding: string
   state: string
   verifier: string
   nonce?: string
@@ -37,19 +36,10 @@ interface Pending {
 /** Parameters the callback URL loses once handled (RFC 9700 §4.2.4: no code in history). */
 const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']
 
-/** A same-origin relative path for `returnTo`, or a `config` error (RFC 9700 §4.11.1: no open redirector). */
+/** `returnTo` as a path on this origin, or a `config` error (RFC 9700 §4.11.1: no open redirector). */
 function sameOriginPath(returnTo: string | undefined): string {
-  const here = globalThis.location
-  if (returnTo === undefined) return here ? here.pathname + here.search + here.hash : '/'
-  let url: URL | undefined
-  try {
-    url = new URL(returnTo, here?.href ?? 'http://invalid')
-  } catch {
-    /* reported below */
-  }
-  if (!url || (here ? url.origin !== here.origin : !returnTo.startsWith('/') || returnTo.startsWith('//') || returnTo.includes('\\'))) {
-    throw new AuthError('config', `options.returnTo must be a path on this origin; got "${returnTo}"`)
-  }
+  const url = new URL(returnTo ?? location.href, location.href)
+  if (url.origin !== location.origin) throw new AuthError('config', `returnTo must be on this origin: "${returnTo}"`)
   return url.pathname + url.search + url.hash
 }
 
@@ -57,14 +47,14 @@ function sameOriginPath(returnTo: string | undefined): string {
 export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<URL> {
   const { as } = provider
   const returnTo = sameOriginPath(options.returnTo)
-  if (!as.authorization_endpoint) throw new AuthError('config', 'The provider metadata has no authorization_endpoint')
   // RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only, never a downgrade to "plain".
   if (as.code_challenge_methods_supported && !as.code_challenge_methods_supported.includes('S256')) {
-    throw new AuthError('config', 'The provider does not support PKCE with S256; oauth-tabs will not use "plain"')
+    throw new AuthError('config', 'Provider lacks PKCE S256 (plain is never used)')
   }
   const verifier = oauth.generateRandomCodeVerifier()
   const state = oauth.generateRandomState()
   const nonce = config.openid ? oauth.generateRandomNonce() : undefined
+  if (!as.authorization_endpoint) throw new AuthError('config', 'No authorization_endpoint')
   const url = new URL(as.authorization_endpoint)
   const params = {
     // OIDC Core §11: offline_access needs prompt=consent (some providers drop the scope otherwise).
@@ -83,9 +73,7 @@ export async function startLogin(config: Config, store: Store, provider: Provide
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
   const pending: Pending = {
     v: SCHEMA,
-    issuer: config.issuer.href,
-    clientId: config.clientId,
-    redirectUri: config.redirectUri,
+    binding: binding(config),
     state,
     verifier,
     nonce,
@@ -96,6 +84,8 @@ export async function startLogin(config: Config, store: Store, provider: Provide
   await store.update(`pending:${state}`, () => pending)
   return url
 }
+
+const binding = (config: Config) => `${config.issuer.href} ${config.clientId} ${config.redirectUri}`
 
 /** True when `href` is the configured redirect URI (query and fragment aside). */
 export function isRedirectUri(config: Config, href: string): boolean {
@@ -126,18 +116,18 @@ export async function finishLogin(
   const params = new URL(href).searchParams
   const states = params.getAll('state')
   if (states.length !== 1 || !states[0] || states[0].length > 512) {
-    throw new AuthError('state_mismatch', 'The callback has no single valid state parameter; start the login again')
+    throw new AuthError('state_mismatch', 'Callback without one valid state; log in again')
   }
   // Taken, not read: a replayed callback finds nothing (RFC 9700 §4.2.4, state is one-time).
   const pending = (await store.take(`pending:${states[0]}`)) as Pending | undefined
   if (pending?.v !== SCHEMA) {
-    throw new AuthError('state_mismatch', 'No login was started in this browser with this state (replayed, forged, or from another browser); start the login again')
+    throw new AuthError('state_mismatch', 'No pending login for this state (replayed, forged or another browser); log in again')
   }
   if (Date.now() - pending.createdAt > PENDING_TTL || Date.now() < pending.createdAt) {
-    throw new AuthError('state_mismatch', 'The login took longer than 10 minutes; start it again')
+    throw new AuthError('state_mismatch', 'Login older than 10 minutes; log in again')
   }
-  if (pending.issuer !== config.issuer.href || pending.clientId !== config.clientId || pending.redirectUri !== config.redirectUri) {
-    throw new AuthError('state_mismatch', 'The callback belongs to a login with another provider, client or redirect URI')
+  if (pending.binding !== binding(config)) {
+    throw new AuthError('state_mismatch', 'Callback for another provider, client or redirect URI')
   }
   const provider = await loadProvider()
   const { as, client } = provider
@@ -148,17 +138,14 @@ export async function finishLogin(
     response = await oauth.processAuthorizationCodeResponse(
       as,
       client,
-      await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, pending.redirectUri, pending.verifier, {
+      await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
         ...provider.options,
         signal: AbortSignal.timeout(30_000),
       }),
       { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid },
     )
   } catch (err) {
-    throw toAuthError(err, 'login')
-  }
-  if (response.token_type !== 'bearer') {
-    throw new AuthError('invalid_response', `The provider issued a "${response.token_type}" token; only Bearer is supported`)
+    throw toAuthError(err, 'Login')
   }
   const claims = oauth.getValidatedIdTokenClaims(response)
   return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), returnTo: pending.returnTo }

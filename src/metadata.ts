@@ -43,7 +43,7 @@ export function createProviderLoader(config: Config, store: Store): () => Promis
       }
       return await oauth.processDiscoveryResponse(config.issuer, response)
     } catch (err) {
-      throw toAuthError(err, 'discovery')
+      throw toAuthError(err, 'Discovery')
     }
   }
 

@@ -28,7 +28,7 @@ export async function readTokens(store: Store, warn: (message: string) => void):
   const stored = await store.get('tokens')
   if (stored === undefined || isTokenSet(stored)) return stored
   await store.update('tokens', (s) => (isTokenSet(s) ? s : undefined))
-  warn('A stored token record was unreadable or of another version; it was discarded')
+  warn('Unreadable token record discarded')
   return undefined
 }
 
@@ -59,8 +59,8 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
 
   async function grant(provider: Provider, refreshToken: string): Promise<oauth.TokenEndpointResponse> {
     for (let n = 1; ; n++) {
-      if (globalThis.navigator?.onLine === false) {
-        throw new AuthError('network', 'The browser is offline; the token is refreshed when it is back online')
+      if (navigator.onLine === false) {
+        throw new AuthError('network', 'Offline; refreshing when back online')
       }
       let response: Response | undefined
       const fetchOnce: typeof fetch = async (url, init) => (response = await provider.options[oauth.customFetch](url, init))
@@ -75,7 +75,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
           }),
         )
       } catch (err) {
-        const error = toAuthError(err, 'token refresh')
+        const error = toAuthError(err, 'Refresh')
         if (n >= MAX_TRIES || !['network', 'server_error', 'rate_limited'].includes(error.code)) throw error
         await sleep(backoff(n, response?.headers.get('retry-after')))
       }
@@ -86,7 +86,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
     const stored = await readTokens(deps.store, deps.warn)
     if (!stored) {
       deps.adopt(undefined, 'logout')
-      throw new AuthError('login_required', 'There is no session; call login()')
+      throw new AuthError('login_required', 'No session; log in')
     }
     // The double check: another tab (or an earlier flight) already stored a newer set.
     if (stored.accessToken !== stale && isFresh(stored, Date.now())) {
@@ -95,14 +95,14 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
     }
     if (!stored.refreshToken) {
       if (stored.accessToken !== stale && isUsable(stored, Date.now())) return stored
-      throw new AuthError('login_required', 'The access token expired and there is no refresh token; call login() (ask for offline_access?)')
+      throw new AuthError('login_required', 'Token expired and no refresh token (offline_access?); log in')
     }
     const provider = await deps.provider()
     let response: oauth.TokenEndpointResponse
     try {
       response = await grant(provider, stored.refreshToken)
     } catch (err) {
-      const error = toAuthError(err, 'token refresh')
+      const error = toAuthError(err, 'Refresh')
       if (error.code !== 'invalid_grant') throw error
       // Refused: adopt a newer set if one appeared; a refused token that is still the newest ends the session.
       const latest = await readTokens(deps.store, deps.warn)
@@ -113,20 +113,17 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))
       deps.tabs.announce({ type: 'logout', gen: stored.gen })
       deps.adopt(undefined, 'logout')
-      throw new AuthError('login_required', 'The provider refused the refresh token (the session ended or was revoked); call login()', {
+      throw new AuthError('login_required', 'Session ended at the provider; log in', {
         cause: error,
         error: error.error,
         error_description: error.error_description,
         status: error.status,
       })
     }
-    if (response.token_type !== 'bearer') {
-      throw new AuthError('invalid_response', `The provider issued a "${response.token_type}" token; only Bearer is supported`)
-    }
     const claims = oauth.getValidatedIdTokenClaims(response)
     // OIDC Core §12.2: a refreshed ID token is about the same user.
     if (claims && stored.user && claims.sub !== stored.user.sub) {
-      throw new AuthError('invalid_response', 'The refreshed ID token is about another user (sub changed); nothing was stored')
+      throw new AuthError('invalid_response', 'Refreshed ID token has another sub')
     }
     const next = await storeTokens(deps.store, toTokenSet(response, claims, Date.now(), deps.skew, stored))
     deps.tabs.announce({ type: 'tokens', tokens: next })

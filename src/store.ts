@@ -53,7 +53,7 @@ export function createKeyValueStore(name: string, kind: 'indexeddb' | 'memory', 
         return await viaIdb()
       } catch (err) {
         idb = undefined
-        onWarning(`IndexedDB failed (${(err as Error)?.name ?? err}); tokens are kept in this tab's memory only`)
+        onWarning(`IndexedDB failed (${(err as Error)?.name}); tokens kept in this tab's memory`)
       }
     }
     return viaMemory()

@@ -34,7 +34,7 @@ export function createTabs(name: string, timeout: number, onMessage: (message: T
   let blockedSince: number | undefined
 
   const timedOut = () =>
-    new AuthError('lock_timeout', `Another tab held the token lock for more than ${timeout / 1000} s; try again`)
+    new AuthError('lock_timeout', 'Another tab holds the token lock; try again')
 
   async function withWebLock<T>(locks: LockManager, fn: () => Promise<T>): Promise<T> {
     const run = () => {
@@ -74,7 +74,7 @@ export function createTabs(name: string, timeout: number, onMessage: (message: T
 
   return {
     withLock(fn) {
-      const locks = globalThis.navigator?.locks
+      const locks = navigator.locks
       return typeof locks?.request === 'function' ? withWebLock(locks, fn) : withElection(fn)
     },
     announce(message) {

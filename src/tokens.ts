@@ -1,4 +1,5 @@
 import type { IDToken, TokenEndpointResponse } from 'oauth4webapi'
+import { AuthError } from './errors.js'
 
 /** Current record layout; a stored record of another version is discarded. */
 export const SCHEMA = 1
@@ -31,8 +32,11 @@ export interface TokenSet {
  * Expiry comes from `expires_in` and the local receive time, never from token
  * contents, so a skewed clock cannot make a token look fresh (RFC 6749 §5.1).
  * A refresh response without a new refresh token or ID token keeps the previous ones.
+ * @throws {@link AuthError} `invalid_response` for a token type other than Bearer.
  */
 export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | undefined, now: number, skew: number, previous?: TokenSet): TokenSet {
+  // oauth4webapi accepts DPoP too; oauth-tabs never asks for it, so only Bearer is usable (RFC 6750).
+  if (response.token_type !== 'bearer') throw new AuthError('invalid_response', `Unsupported token_type "${response.token_type}"`)
   const lifetime = response.expires_in === undefined ? DEFAULT_LIFETIME : Math.max(0, response.expires_in * 1000)
   const user = claims ? ({ ...claims } as User) : previous?.user
   return {
@@ -52,11 +56,7 @@ export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | un
 /** True when a stored value is a token set this version understands. */
 export function isTokenSet(value: unknown): value is TokenSet {
   const t = value as TokenSet | undefined
-  return (
-    typeof t === 'object' && t !== null && t.v === SCHEMA && Number.isSafeInteger(t.gen) &&
-    typeof t.accessToken === 'string' && typeof t.expiresAt === 'number' && typeof t.refreshAt === 'number' &&
-    (t.refreshToken === undefined || typeof t.refreshToken === 'string')
-  )
+  return t?.v === SCHEMA && typeof t.accessToken === 'string' && [t.gen, t.expiresAt, t.refreshAt].every(Number.isFinite)
 }
 
 /** True when the access token can be used without refreshing first. */
