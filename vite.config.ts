@@ -1,14 +1,21 @@
 import { defineConfig, type Plugin } from 'vite'
 import { createApi, startProvider } from './demo/provider.js'
+import { createTokenProxy, toNodeHandler } from './src/server/index.js'
 
 // `npm start`: the demo page on http://127.0.0.1:5173 and, unless VITE_ISSUER points at another
 // provider, a real OpenID Provider (oidc-provider) on http://127.0.0.1:5174, plus the demo API.
 const APP_PORT = Number(process.env.PORT ?? 5173)
 const OP_PORT = Number(process.env.OP_PORT ?? 5174)
 const embedded = !process.env.VITE_ISSUER
+// DEMO_CONFIDENTIAL=1 (npm run start:confidential): the provider's client requires a secret, which
+// only the token proxy mounted at /api/oauth knows; the page sends code exchange, refresh and
+// revocation there.
+const confidential = embedded && process.env.DEMO_CONFIDENTIAL === '1'
+const DEMO_SECRET = process.env.OAUTH_CLIENT_SECRET ?? 'demo-only-secret-never-in-the-browser'
 if (embedded) {
   process.env.VITE_ISSUER = `http://127.0.0.1:${OP_PORT}`
-  process.env.VITE_CLIENT_ID ??= 'demo-spa'
+  process.env.VITE_CLIENT_ID ??= confidential ? 'demo-confidential' : 'demo-spa'
+  if (confidential) process.env.VITE_TOKEN_PROXY ??= '/api/oauth'
 }
 
 function demoProvider(): Plugin {
@@ -17,15 +24,29 @@ function demoProvider(): Plugin {
     apply: 'serve',
     async configureServer(server) {
       const issuer = process.env.VITE_ISSUER!
+      // Both spellings of loopback are registered: redirect URIs are matched exactly.
+      const appOrigins = [`http://127.0.0.1:${APP_PORT}`, `http://localhost:${APP_PORT}`]
       if (embedded) {
         const op = await startProvider({
           port: OP_PORT,
-          // Both spellings of loopback are registered: redirect URIs are matched exactly.
-          appOrigins: [`http://127.0.0.1:${APP_PORT}`, `http://localhost:${APP_PORT}`],
+          appOrigins,
           accessTokenTtl: Number(process.env.DEMO_ACCESS_TOKEN_TTL ?? 30),
+          confidential: confidential ? { clientId: 'demo-confidential', clientSecret: DEMO_SECRET } : undefined,
         })
         server.httpServer?.once('close', () => void op.close())
         server.config.logger.info(`\n  OpenID Provider (oidc-provider): ${op.issuer}  (any user name and password log in)\n`)
+      }
+      if (confidential) {
+        const proxy = createTokenProxy({
+          issuer,
+          clientId: 'demo-confidential',
+          clientSecret: DEMO_SECRET,
+          allowedOrigins: appOrigins,
+          redirectUris: appOrigins.map((o) => `${o}/callback`),
+          log: (line) => server.config.logger.warn(line),
+        })
+        server.middlewares.use('/api/oauth', toNodeHandler(proxy))
+        server.config.logger.info('  Confidential client mode: token requests go through the proxy at /api/oauth\n')
       }
       const api = createApi(issuer)
       server.middlewares.use('/api/me', (req, res) => void api.handle(req, res))

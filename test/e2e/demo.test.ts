@@ -13,14 +13,18 @@ const freePort = () =>
   })
 
 // What `npm start` serves: vite with the demo page, the embedded provider and the demo API.
-describe('the demo (npm start)', () => {
+describe.each([
+  ['npm start', '0'],
+  ['npm run start:confidential', '1'],
+])('the demo (%s)', (_, confidential) => {
   let server: ViteDevServer
   let browser: Browser
   let app: string
   beforeAll(async () => {
     process.env.PORT = String(await freePort())
     process.env.OP_PORT = String(await freePort())
-    delete process.env.VITE_ISSUER
+    for (const name of ['VITE_ISSUER', 'VITE_CLIENT_ID', 'VITE_TOKEN_PROXY']) delete process.env[name]
+    process.env.DEMO_CONFIDENTIAL = confidential
     const { createServer } = await import('vite')
     server = await createServer({ configFile: new URL('../../vite.config.ts', import.meta.url).pathname, logLevel: 'error' })
     await server.listen()
@@ -46,6 +50,7 @@ describe('the demo (npm start)', () => {
     await page.click('button[type=submit]') // consent
     await page.waitForSelector('#status[data-status=authenticated]')
     expect(await page.locator('#who').innerText()).toBe('as Ada')
+    if (confidential === '1') expect(await page.locator('#issuer').innerText()).toContain('demo-confidential')
     await page.click('#api')
     await expect.poll(() => page.locator('#api-result').innerText()).toContain('→ 200')
     await page.click('#refresh')

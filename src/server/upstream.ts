@@ -1,0 +1,125 @@
+import * as oauth from 'oauth4webapi'
+import { AuthError, toAuthError } from '../errors.js'
+
+/** How the server authenticates to the provider's token endpoint (RFC 6749 §2.3.1). */
+export type ClientAuthentication = 'client_secret_basic' | 'client_secret_post'
+
+/** Where and as whom the server talks to the provider. Shared by the proxy and client_credentials. */
+export interface UpstreamOptions {
+  /** Issuer to discover the endpoints from (OpenID Connect, then RFC 8414). Or give the endpoints. */
+  issuer?: string
+  /** The provider's token endpoint; overrides discovery. */
+  tokenEndpoint?: string
+  /** The provider's revocation endpoint (RFC 7009); overrides discovery. */
+  revocationEndpoint?: string
+  /** The confidential client's ID. */
+  clientId: string
+  /** The client secret. Default: the `OAUTH_CLIENT_SECRET` environment variable. Never taken from a request. */
+  clientSecret?: string
+  /** Default `client_secret_basic` (the secret stays out of the body). */
+  clientAuthentication?: ClientAuthentication
+  /** Milliseconds before an upstream call is abandoned. Default 10000. */
+  timeout?: number
+  /** The fetch used upstream. Default: the global fetch. */
+  fetch?: typeof fetch
+}
+
+/** A provider answer, read safely: JSON object or nothing. */
+export interface UpstreamAnswer {
+  status: number
+  headers: Headers
+  json?: Record<string, unknown>
+}
+
+const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])$/
+
+function checkUrl(option: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    /* reported below */
+  }
+  if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname)))) {
+    throw new AuthError('config', `options.${option} must be an https URL (http only on loopback); got "${value}"`)
+  }
+  return url.href
+}
+
+/** The upstream: fixed by configuration (never by a request), with the secret held here. */
+export function createUpstream(options: UpstreamOptions) {
+  const secret = options.clientSecret ?? globalThis.process?.env?.OAUTH_CLIENT_SECRET
+  if (!options.clientId) throw new AuthError('config', 'options.clientId is required')
+  if (!secret) throw new AuthError('config', 'options.clientSecret (or OAUTH_CLIENT_SECRET) is required')
+  const method = options.clientAuthentication ?? 'client_secret_basic'
+  if (method !== 'client_secret_basic' && method !== 'client_secret_post') {
+    throw new AuthError('config', 'options.clientAuthentication must be "client_secret_basic" or "client_secret_post"')
+  }
+  if (!options.issuer && !options.tokenEndpoint) throw new AuthError('config', 'options.issuer or options.tokenEndpoint is required')
+  const issuer = checkUrl('issuer', options.issuer)
+  const fixed = { token: checkUrl('tokenEndpoint', options.tokenEndpoint), revocation: checkUrl('revocationEndpoint', options.revocationEndpoint) }
+  const fetchFn = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init))
+  const timeout = options.timeout ?? 10_000
+  let endpoints: Promise<{ token: string; revocation?: string }> | undefined
+
+  async function discover() {
+    if (fixed.token && (fixed.revocation || !issuer)) return { token: fixed.token, revocation: fixed.revocation }
+    const url = new URL(issuer!)
+    const opts = { [oauth.customFetch]: fetchFn, [oauth.allowInsecureRequests]: url.protocol === 'http:', signal: AbortSignal.timeout(timeout) }
+    try {
+      let response = await oauth.discoveryRequest(url, { ...opts, algorithm: 'oidc' })
+      if (response.status === 404) response = await oauth.discoveryRequest(url, { ...opts, algorithm: 'oauth2' })
+      const as = await oauth.processDiscoveryResponse(url, response)
+      if (!as.token_endpoint) throw new AuthError('config', 'The provider has no token_endpoint')
+      return { token: fixed.token ?? as.token_endpoint, revocation: fixed.revocation ?? as.revocation_endpoint }
+    } catch (err) {
+      throw toAuthError(err, 'Discovery')
+    }
+  }
+
+  /** Client authentication for a form body, per the configured method. */
+  function authenticate(body: URLSearchParams, headers: Headers) {
+    if (method === 'client_secret_post') {
+      body.set('client_id', options.clientId)
+      body.set('client_secret', secret!)
+    } else {
+      // RFC 6749 §2.3.1: form-urlencode both parts before base64.
+      const encode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')
+      headers.set('authorization', `Basic ${btoa(`${encode(options.clientId)}:${encode(secret!)}`)}`)
+    }
+  }
+
+  return {
+    clientId: options.clientId,
+    /** The token and revocation endpoints (discovered once, then cached). */
+    endpoints: () => (endpoints ??= discover().catch((err: unknown) => {
+      endpoints = undefined
+      throw err
+    })),
+    /**
+     * POSTs a form to `url` with the client's credentials. Never follows redirects (a 307 would
+     * replay the secret elsewhere: RFC 9700 §4.12); times out; reads JSON only.
+     */
+    async post(url: string, params: URLSearchParams): Promise<UpstreamAnswer> {
+      const body = new URLSearchParams(params)
+      const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+      authenticate(body, headers)
+      const response = await fetchFn(url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(timeout), cache: 'no-store' })
+      let json: Record<string, unknown> | undefined
+      if (/^application\/(.+\+)?json/i.test(response.headers.get('content-type') ?? '')) {
+        try {
+          const parsed: unknown = await response.json()
+          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>
+        } catch {
+          /* not JSON after all */
+        }
+      } else {
+        await response.body?.cancel()
+      }
+      return { status: response.status, headers: response.headers, json }
+    },
+  }
+}
+
+export type Upstream = ReturnType<typeof createUpstream>
