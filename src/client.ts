@@ -173,14 +173,19 @@ export function createAuth(options: AuthOptions): Auth {
 
   async function getAccessToken(refused?: string): Promise<string> {
     await loaded
-    if (!refused && isFresh(current, Date.now())) return current.accessToken
-    if (refused && current && current.accessToken !== refused && isUsable(current, Date.now())) return current.accessToken
+    const now = Date.now()
+    if (current && current.accessToken !== refused && isUsable(current, now)) {
+      // Due but still valid: refresh in the background and keep using this token meanwhile,
+      // so a slow or retrying token endpoint never holds up API calls.
+      if (!isFresh(current, now)) background()
+      return current.accessToken
+    }
     return (await refresh(refused)).accessToken
   }
 
   function background() {
     if (closed || !current || isFresh(current, Date.now())) return
-    getAccessToken().catch((err: unknown) => {
+    refresh().catch((err: unknown) => {
       const error = toAuthError(err)
       if (error.code !== 'login_required') emit({ type: 'error', error, message: error.message })
     })

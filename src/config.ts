@@ -29,7 +29,7 @@ export interface AuthOptions {
   storage?: 'indexeddb' | 'memory'
   /** Extra parameters for the authorization request, e.g. `{ audience: '...' }`. */
   authorizationParams?: Readonly<Record<string, string>>
-  /** Seconds to wait for another tab's refresh before giving up. Default 10. */
+  /** Seconds to wait for another tab's refresh before giving up. Default 20. */
   lockTimeout?: number
   /** Seconds for which discovered provider metadata is reused from storage. Default 86400. */
   discoveryTtl?: number
@@ -61,6 +61,9 @@ export interface Config {
 
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])$/
 
+/** A value for a message: strings quoted, anything else by type (its toString may throw or lie). */
+const show = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : typeof value)
+
 function fail(option: string, problem: string): never {
   throw new AuthError('config', `options.${option} ${problem}`)
 }
@@ -74,7 +77,7 @@ function secureUrl(option: string, value: unknown, base?: string): URL {
     /* reported below */
   }
   if (typeof value !== 'string' || !url || url.hash || url.username || !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname)))) {
-    fail(option, `must be an absolute https URL (http only on localhost, 127.0.0.1, [::1]) without fragment; got "${value}"`)
+    fail(option, `must be an absolute https URL (http only on localhost, 127.0.0.1, [::1]) without fragment; got ${show(value)}`)
   }
   return url
 }
@@ -100,20 +103,21 @@ export function resolveConfig(options: AuthOptions): Config {
   if (typeof o.clientId !== 'string' || !o.clientId) fail('clientId', 'must be a non-empty string')
   const scope = o.scope ?? 'openid'
   // RFC 6749 §3.3: scope tokens separated by single spaces.
-  if (!/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) fail('scope', 'must be scope tokens separated by single spaces')
+  if (typeof scope !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) fail('scope', 'must be scope tokens separated by single spaces')
   const apiOrigins = o.apiOrigins ?? (here ? [here] : [])
+  if (!Array.isArray(apiOrigins)) fail('apiOrigins', 'must be an array of origins')
   for (const origin of apiOrigins) {
     // An origin is its own URL's origin: no path, no trailing slash, no wildcard.
-    if (origin.includes('*') || !/^https?:/.test(origin) || originOf(origin) !== origin) {
-      fail('apiOrigins', `must list origins like "https://api.example.com"; got "${origin}"`)
+    if (typeof origin !== 'string' || origin.includes('*') || !/^https?:/.test(origin) || originOf(origin) !== origin) {
+      fail('apiOrigins', `must list origins like "https://api.example.com"; got ${show(origin)}`)
     }
   }
   const name = o.name ?? 'default'
-  if (!/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 of [A-Za-z0-9_.-]')
+  if (typeof name !== 'string' || !/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 of [A-Za-z0-9_.-]')
   const storage = o.storage ?? 'indexeddb'
   if (storage !== 'indexeddb' && storage !== 'memory') fail('storage', 'must be "indexeddb" or "memory"')
   const params = o.authorizationParams ?? {}
-  if (Object.values(params).some((v) => typeof v !== 'string')) fail('authorizationParams', 'must have string values')
+  if (typeof params !== 'object' || !params || Object.values(params).some((v) => typeof v !== 'string')) fail('authorizationParams', 'must have string values')
   return {
     issuer,
     clientId: o.clientId,
@@ -127,7 +131,7 @@ export function resolveConfig(options: AuthOptions): Config {
     name,
     storage,
     authorizationParams: params,
-    lockTimeout: seconds('lockTimeout', o.lockTimeout, 10, 0.001),
+    lockTimeout: seconds('lockTimeout', o.lockTimeout, 20, 0.001),
     discoveryTtl: seconds('discoveryTtl', o.discoveryTtl, 86400),
     metadata: o.metadata,
     // Looked up at call time, so a fetch patched after createAuth (tests, service mocks) is used.

@@ -1,8 +1,17 @@
+import { AuthError } from './errors.js'
+
+/** A parameter of a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3), e.g. `error` or `scope`. */
+function challenge(response: Response, name: string): string | undefined {
+  return response.headers.get('www-authenticate')?.match(new RegExp(`(?:^|[\\s,])${name}="([^"]*)"`))?.[1]
+}
+
 /**
  * Builds the authenticated `fetch`. The token goes only to allowed origins, compared as
  * parsed origins (RFC 9700 §4.10: no token for look-alike hosts, other ports or schemes);
  * every other request is passed through untouched, as is one that already has an
- * Authorization header. A 401 leads to one forced refresh and one retry.
+ * Authorization header. A 401 (`invalid_token`, or no error code) leads to one forced refresh and
+ * one retry; a 403 `insufficient_scope` never refreshes and throws `insufficient_scope` with the
+ * scope the API asked for (RFC 6750 §3.1).
  *
  * @param getToken - resolves to a valid token; given a refused token, to a newer one
  */
@@ -27,7 +36,12 @@ export function createAuthFetch(
     const spare = request.clone()
     request.headers.set('Authorization', `Bearer ${token}`)
     const response = await fetchFn(request)
-    if (response.status !== 401) return response
+    const error = challenge(response, 'error')
+    if (response.status === 403 && error === 'insufficient_scope') {
+      const scope = challenge(response, 'scope')
+      throw new AuthError('insufficient_scope', `The API needs scope "${scope}"`, { status: 403, error, scope })
+    }
+    if (response.status !== 401 || (error && error !== 'invalid_token')) return response
 
     const fresh = await getToken(token)
     if (fresh === token) return response

@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
 import { AuthError, toAuthError } from './errors.js'
-import type { Provider } from './metadata.js'
+import { REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
 import type { Store } from './store.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 
@@ -38,8 +38,15 @@ const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description', '
 
 /** `returnTo` as a path on this origin, or a `config` error (RFC 9700 §4.11.1: no open redirector). */
 function sameOriginPath(returnTo: string | undefined): string {
-  const url = new URL(returnTo ?? location.href, location.href)
-  if (url.origin !== location.origin) throw new AuthError('config', `returnTo must be on this origin: "${returnTo}"`)
+  let url: URL | undefined
+  try {
+    url = new URL(returnTo ?? location.href, location.href)
+  } catch {
+    /* reported below */
+  }
+  if (url?.origin !== location.origin || (returnTo !== undefined && typeof returnTo !== 'string')) {
+    throw new AuthError('config', `returnTo must be a path on this origin; got ${typeof returnTo === 'string' ? JSON.stringify(returnTo) : typeof returnTo}`)
+  }
   return url.pathname + url.search + url.hash
 }
 
@@ -113,6 +120,8 @@ export async function finishLogin(
   loadProvider: () => Promise<Provider>,
   href: string,
 ): Promise<{ tokens: TokenSet; returnTo: string }> {
+  // Callbacks are short; a huge one is an attack or a broken link, not a login.
+  if (href.length > 16_384) throw new AuthError('state_mismatch', 'Callback URL too long; log in again')
   const params = new URL(href).searchParams
   const states = params.getAll('state')
   if (states.length !== 1 || !states[0] || states[0].length > 512) {
@@ -132,21 +141,18 @@ export async function finishLogin(
   const provider = await loadProvider()
   const { as, client } = provider
   let response: oauth.TokenEndpointResponse
+  let raw: Response
   try {
     // state, iss (RFC 9207, required when the provider advertises it), error=, duplicates.
     const callback = oauth.validateAuthResponse(as, client, params, pending.state)
-    response = await oauth.processAuthorizationCodeResponse(
-      as,
-      client,
-      await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
-        ...provider.options,
-        signal: AbortSignal.timeout(30_000),
-      }),
-      { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid },
-    )
+    raw = await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
+      ...provider.options,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT),
+    })
+    response = await oauth.processAuthorizationCodeResponse(as, client, raw, { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid })
   } catch (err) {
     throw toAuthError(err, 'Login')
   }
-  const claims = oauth.getValidatedIdTokenClaims(response)
+  const claims = await validatedClaims(provider, response, raw)
   return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), returnTo: pending.returnTo }
 }

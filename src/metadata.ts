@@ -4,12 +4,15 @@ import { toAuthError } from './errors.js'
 import type { Store } from './store.js'
 import { SCHEMA } from './tokens.js'
 
+/** Timeout of one request to the token endpoint (the lock holder's bound, well under STEAL_AFTER). */
+export const REQUEST_TIMEOUT = 15_000
+
 /** What every request to the provider needs: its metadata, our client, and fetch options. */
 export interface Provider {
   as: oauth.AuthorizationServer
   client: oauth.Client
   clientAuth: oauth.ClientAuth
-  options: { [oauth.customFetch]: typeof fetch; [oauth.allowInsecureRequests]: boolean; signal?: AbortSignal }
+  options: { [oauth.customFetch]: typeof fetch; [oauth.allowInsecureRequests]: boolean; [oauth.jwksCache]: oauth.JWKSCacheInput; signal?: AbortSignal }
 }
 
 interface StoredMetadata {
@@ -30,6 +33,8 @@ export function createProviderLoader(config: Config, store: Store): () => Promis
     [oauth.customFetch]: config.fetch,
     // Config allows http only for loopback hosts; discovered endpoints must still be https then.
     [oauth.allowInsecureRequests]: config.issuer.protocol === 'http:' || config.tokenProxy?.startsWith('http:') === true,
+    // The provider's signing keys, fetched on the first ID token and kept for this page's life.
+    [oauth.jwksCache]: {},
   }
   const client: oauth.Client = { client_id: config.clientId }
   let loading: Promise<Provider> | undefined
@@ -73,4 +78,21 @@ export function createProviderLoader(config: Config, store: Store): () => Promis
     loading = undefined
     throw err
   }))
+}
+
+/**
+ * The ID token's claims, after oauth4webapi's claim checks (iss, aud, exp, iat, nonce, azp) and a
+ * signature check against the provider's JWKS: a token with `alg: none`, an HMAC alg, or a key
+ * the provider does not publish is refused (OIDC Core §3.1.3.7; RFC 9700 §4.5.3.2), so a man in
+ * the middle of a TLS-terminating proxy cannot hand us another user. Nothing is stored before.
+ */
+export async function validatedClaims(provider: Provider, response: oauth.TokenEndpointResponse, raw: Response): Promise<oauth.IDToken | undefined> {
+  const claims = oauth.getValidatedIdTokenClaims(response)
+  if (!claims) return undefined
+  try {
+    await oauth.validateApplicationLevelSignature(provider.as, raw, provider.options)
+  } catch (err) {
+    throw toAuthError(err, 'ID token')
+  }
+  return claims
 }

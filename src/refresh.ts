@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import { AuthError, toAuthError } from './errors.js'
-import type { Provider } from './metadata.js'
+import { REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
 import type { Store } from './store.js'
 import type { Tabs } from './tabs.js'
 import { isFresh, isTokenSet, isUsable, toTokenSet, type TokenSet } from './tokens.js'
@@ -21,7 +21,8 @@ export interface RefreshDeps {
 
 /** Tries per refresh on network errors, 5xx and 429 (one tab retries for all: it holds the lock). */
 export const MAX_TRIES = 3
-const MAX_WAIT = 30_000
+/** Longest wait between tries: a larger Retry-After is capped, so a refresh never holds the lock for long. */
+const MAX_WAIT = 10_000
 
 /** Reads the stored token set; a record this version does not understand is discarded with a warning. */
 export async function readTokens(store: Store, warn: (message: string) => void): Promise<TokenSet | undefined> {
@@ -57,13 +58,16 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
   // `stale`: an access token the API refused (a forced refresh); absent for a due refresh.
   let flight: Promise<TokenSet> | undefined
 
+  /** The last token endpoint Response, for the ID token signature check. */
+  let raw: Response | undefined
+
   async function grant(provider: Provider, refreshToken: string): Promise<oauth.TokenEndpointResponse> {
     for (let n = 1; ; n++) {
       if (navigator.onLine === false) {
         throw new AuthError('network', 'Offline; refreshing when back online')
       }
       let response: Response | undefined
-      const fetchOnce: typeof fetch = async (url, init) => (response = await provider.options[oauth.customFetch](url, init))
+      const fetchOnce: typeof fetch = async (url, init) => (raw = response = await provider.options[oauth.customFetch](url, init))
       try {
         return await oauth.processRefreshTokenResponse(
           provider.as,
@@ -71,12 +75,14 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
           await oauth.refreshTokenGrantRequest(provider.as, provider.client, provider.clientAuth, refreshToken, {
             ...provider.options,
             [oauth.customFetch]: fetchOnce,
-            signal: AbortSignal.timeout(30_000),
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT),
           }),
         )
       } catch (err) {
         const error = toAuthError(err, 'Refresh')
-        if (n >= MAX_TRIES || !['network', 'server_error', 'rate_limited'].includes(error.code)) throw error
+        // Worth another try: the network, 429, and 5xx. A 4xx (a wrong URL's HTML page) will not change.
+        const transient = error.code === 'network' || error.code === 'rate_limited' || (error.code === 'server_error' && !(error.status! < 500))
+        if (n >= MAX_TRIES || !transient) throw error
         await sleep(backoff(n, response?.headers.get('retry-after')))
       }
     }
@@ -104,11 +110,16 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
     } catch (err) {
       const error = toAuthError(err, 'Refresh')
       if (error.code !== 'invalid_grant') throw error
-      // Refused: adopt a newer set if one appeared; a refused token that is still the newest ends the session.
-      const latest = await readTokens(deps.store, deps.warn)
-      if (latest && latest.gen > stored.gen) {
-        deps.adopt(latest, 'refresh')
-        return latest
+      // Refused: perhaps another tab rotated it (a stolen lock, a frozen holder waking up) and is
+      // storing the new set right now. Adopt a newer set if one appears within 2 s; a refused
+      // token that is still the newest after that ends the session.
+      for (let n = 0; n < 8; n++) {
+        const latest = await readTokens(deps.store, deps.warn)
+        if (latest && latest.gen > stored.gen) {
+          deps.adopt(latest, 'refresh')
+          return latest
+        }
+        await sleep(250)
       }
       await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))
       deps.tabs.announce({ type: 'logout', gen: stored.gen })
@@ -120,7 +131,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         status: error.status,
       })
     }
-    const claims = oauth.getValidatedIdTokenClaims(response)
+    const claims = await validatedClaims(provider, response, raw!)
     // OIDC Core §12.2: a refreshed ID token is about the same user.
     if (claims && stored.user && claims.sub !== stored.user.sub) {
       throw new AuthError('invalid_response', 'Refreshed ID token has another sub')

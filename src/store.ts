@@ -37,10 +37,15 @@ export function createKeyValueStore(name: string, kind: 'indexeddb' | 'memory', 
         const request = os.get(key)
         request.onerror = () => reject(request.error)
         request.onsuccess = () => {
-          const next = fn(request.result)
-          if (next === undefined) os.delete(key)
-          else os.put(next, key)
-          promisifyRequest(os.transaction).then(() => resolve(next), reject)
+          try {
+            const next = fn(request.result)
+            if (next === undefined) os.delete(key)
+            else os.put(next, key)
+            promisifyRequest(os.transaction).then(() => resolve(next), reject)
+          } catch (err) {
+            // DataCloneError, or a quota error thrown by put: abort rather than leave the promise hanging.
+            reject(err)
+          }
         }
       }),
     )
@@ -49,11 +54,15 @@ export function createKeyValueStore(name: string, kind: 'indexeddb' | 'memory', 
   // could resurrect an older token set.
   const guarded = async <T>(viaIdb: () => Promise<T>, viaMemory: () => T): Promise<T> => {
     if (idb) {
+      let timer: ReturnType<typeof setTimeout> | undefined
       try {
-        return await viaIdb()
+        // A blocked or wedged database must not hang the session: give up after 5 s.
+        return await Promise.race([viaIdb(), new Promise<never>((_, reject) => (timer = setTimeout(reject, 5000, new DOMException('IndexedDB did not answer', 'TimeoutError'))))])
       } catch (err) {
         idb = undefined
         onWarning(`IndexedDB failed (${(err as Error)?.name}); tokens kept in this tab's memory`)
+      } finally {
+        clearTimeout(timer)
       }
     }
     return viaMemory()

@@ -20,7 +20,7 @@ export interface Tabs {
 }
 
 /** A lock that other tabs have kept this long is taken over: its holder is frozen or asleep. */
-export const STEAL_AFTER = 60_000
+export const STEAL_AFTER = 120_000
 
 /**
  * Creates the tab coordination for client `name`; `onMessage` receives the other tabs' messages.

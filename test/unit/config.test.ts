@@ -47,6 +47,12 @@ describe('createAuth options', () => {
     },
   )
 
+  it('reports values whose toString throws without throwing a TypeError (found by fast-check)', () => {
+    const hostile = { toString: 1 } as never
+    expect(configError({ issuer: hostile }).message).toContain('got object')
+    expect(configError({ apiOrigins: [hostile] }).message).toContain('got object')
+  })
+
   it('refuses a client secret: it would be public in a browser', () => {
     expect(configError({ clientSecret: 's3cr3t' }).message).toMatch(/options\.clientSecret.*token proxy/)
   })

@@ -7,9 +7,19 @@ export const REDIRECT = `${APP}/callback`
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
-/** An unsigned-looking JWT: oauth4webapi checks ID token claims, not signatures (TLS, OIDC Core §3.1.3.7). */
-export function idToken(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'RS256' }): string {
-  return `${b64(header)}.${b64(claims)}.c2ln`
+const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
+/** The fake provider's signing key, published in its JWKS. */
+export const providerKey = (await crypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as CryptoKeyPair
+/** A key the provider does not publish (an attacker's). */
+export const strangerKey = (await crypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as CryptoKeyPair
+const jwks = { keys: [{ ...(await crypto.subtle.exportKey('jwk', providerKey.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] }
+
+/** Signs an ID token (RS256 with the provider's key unless told otherwise; `alg: none` gives no signature). */
+export async function idToken(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'RS256', kid: 'k1' }, key = providerKey.privateKey): Promise<string> {
+  const input = `${b64(header)}.${b64(claims)}`
+  if (header.alg === 'none') return `${input}.`
+  const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key, new TextEncoder().encode(input))
+  return `${input}.${Buffer.from(signature).toString('base64url')}`
 }
 
 export interface FakeProviderOptions {
@@ -19,12 +29,19 @@ export interface FakeProviderOptions {
   refreshedExpiresIn?: number
   metadata?: Record<string, unknown>
   /** Override the token endpoint's answer; return undefined for the default behaviour. */
-  token?: (params: URLSearchParams) => Response | Promise<Response> | undefined
+  token?: (params: URLSearchParams) => Response | Promise<Response | undefined> | undefined
   /** Override the API's answer. */
   api?: (request: Request) => Response | Promise<Response> | undefined
   sub?: string
   /** Revoke the whole grant when a used refresh token comes back (oidc-provider does). Default true. */
   reuseRevokes?: boolean
+  /** A hostile provider: change the ID token's claims, header or signing key, or the whole token response. */
+  tamper?: {
+    claims?: (claims: Record<string, unknown>) => Record<string, unknown>
+    header?: Record<string, unknown>
+    key?: CryptoKey
+    body?: (body: Record<string, unknown>) => unknown
+  }
 }
 
 /**
@@ -47,6 +64,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     token_endpoint: `${ISSUER}/token`,
     revocation_endpoint: `${ISSUER}/revoke`,
     end_session_endpoint: `${ISSUER}/logout`,
+    jwks_uri: `${ISSUER}/jwks`,
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
     ...options.metadata,
@@ -54,7 +72,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
   const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
     new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
 
-  function issue(nonce?: string, lifetime = expiresIn) {
+  async function issue(nonce?: string, lifetime = expiresIn) {
     serial += 1
     const access = `at-${serial}`
     const refresh = `rt-${serial}`
@@ -62,13 +80,16 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     accessTokens.add(access)
     refreshTokens.set(refresh, 'live')
     const now = Math.floor(Date.now() / 1000)
-    return {
+    const t = options.tamper ?? {}
+    const claims = { iss: ISSUER, aud: 'spa', sub: options.sub ?? 'ada', iat: now, exp: now + 600, ...(nonce ? { nonce } : {}), name: 'Ada' }
+    const body = {
       access_token: access,
       token_type: 'Bearer',
       refresh_token: refresh,
       ...(lifetime === undefined ? {} : { expires_in: lifetime }),
-      id_token: idToken({ iss: ISSUER, aud: 'spa', sub: options.sub ?? 'ada', iat: now, exp: now + 600, ...(nonce ? { nonce } : {}), name: 'Ada' }),
+      id_token: await idToken(t.claims ? t.claims(claims) : claims, t.header, t.key),
     }
+    return t.body ? t.body(body) : body
   }
 
   async function handle(request: Request): Promise<Response> {
@@ -76,6 +97,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     const params = new URLSearchParams(request.method === 'POST' ? await request.clone().text() : url.search)
     log.push({ url, method: request.method, params, headers: request.headers })
     if (url.href === `${ISSUER}/.well-known/openid-configuration`) return json(metadata)
+    if (url.href === `${ISSUER}/jwks`) return json(jwks)
     if (url.href === `${ISSUER}/token`) {
       const custom = await options.token?.(params)
       if (custom) return custom
@@ -88,7 +110,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
           return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
         }
         revokedGrant = false
-        return json(issue(pending.nonce))
+        return json(await issue(pending.nonce))
       }
       const rt = params.get('refresh_token') ?? ''
       if (refreshTokens.get(rt) === 'used' && options.reuseRevokes !== false) {
@@ -98,7 +120,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       }
       if (revokedGrant || refreshTokens.get(rt) !== 'live') return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
       refreshTokens.set(rt, 'used')
-      return json(issue(undefined, options.refreshedExpiresIn ?? 300))
+      return json(await issue(undefined, options.refreshedExpiresIn ?? 300))
     }
     if (url.href === `${ISSUER}/revoke`) {
       refreshTokens.delete(params.get('token') ?? '')

@@ -54,9 +54,9 @@ describe('login()', () => {
     expect(err.message).toContain('S256')
   })
 
-  it.each(['https://evil.example/', '//evil.example/x', 'javascript:alert(1)'])('refuses returnTo %j on another origin', async (returnTo) => {
+  it.each(['https://evil.example/', '//evil.example/x', '/\\evil.example/x', 'javascript:alert(1)', 'http://[', { toString: 1 }])('refuses returnTo %j on another origin', async (returnTo) => {
     const op = fakeProvider()
-    const err = await rejection(openTab(op).login({ returnTo }))
+    const err = await rejection(openTab(op).login({ returnTo: returnTo as string }))
     expect(err.code).toBe('config')
   })
 

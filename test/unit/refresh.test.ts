@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { toTokenSet } from '../../src/tokens.js'
-import { fakeProvider, installFakeLocks, logIn, openTab } from './helpers.js'
+import { fakeProvider, idToken, installFakeLocks, logIn, openTab } from './helpers.js'
 
 beforeEach(() => {
   installFakeLocks()
@@ -133,10 +133,9 @@ describe('refresh in one tab', () => {
     const op = fakeProvider({ expiresIn: 0 })
     const auth = openTab(op)
     await logIn(auth, op)
-    const { idToken } = await import('./helpers.js')
-    op.fetch.mockImplementationOnce(async () =>
-      Response.json({ access_token: 'evil', token_type: 'Bearer', expires_in: 60, id_token: idToken({ iss: 'https://op.example', aud: 'spa', sub: 'mallory', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }) }),
-    )
+    const now = Math.floor(Date.now() / 1000)
+    const forged = await idToken({ iss: 'https://op.example', aud: 'spa', sub: 'mallory', iat: now, exp: now + 60 })
+    op.fetch.mockImplementationOnce(async () => Response.json({ access_token: 'evil', token_type: 'Bearer', expires_in: 60, id_token: forged }))
     await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'invalid_response' })
     expect(auth.getState().user?.sub).toBe('ada')
   })
