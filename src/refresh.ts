@@ -40,11 +40,15 @@ export function storeTokens(store: Store, next: TokenSet): Promise<TokenSet> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Delay before try `n + 1`: Retry-After (seconds or HTTP date) if sent, else exponential with full jitter. */
-function backoff(n: number, retryAfter: string | null | undefined): number {
+/**
+ * Delay before try `n + 1`: Retry-After (seconds or HTTP date) when the provider sent it and exposed
+ * it to scripts (CORS `Access-Control-Expose-Headers`), else exponential with full jitter, from 1 s
+ * for a 429.
+ */
+function backoff(n: number, retryAfter: string | null | undefined, limited: boolean): number {
   const seconds = Number(retryAfter)
   const date = retryAfter ? Date.parse(retryAfter) - Date.now() : NaN
-  const wait = retryAfter && Number.isFinite(seconds) ? seconds * 1000 : Number.isFinite(date) ? date : Math.random() * 500 * 2 ** n
+  const wait = retryAfter && Number.isFinite(seconds) ? seconds * 1000 : Number.isFinite(date) ? date : (limited ? 1000 : 0) + Math.random() * 500 * 2 ** n
   return Math.min(Math.max(wait, 0), MAX_WAIT)
 }
 
@@ -83,7 +87,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         // Worth another try: the network, 429, and 5xx. A 4xx (a wrong URL's HTML page) will not change.
         const transient = error.code === 'network' || error.code === 'rate_limited' || (error.code === 'server_error' && !(error.status! < 500))
         if (n >= MAX_TRIES || !transient) throw error
-        await sleep(backoff(n, response?.headers.get('retry-after')))
+        await sleep(backoff(n, response?.headers.get('retry-after'), error.code === 'rate_limited'))
       }
     }
   }
