@@ -7,6 +7,6 @@ export default defineConfig({
     environment: 'node',
     testTimeout: 600_000,
     hookTimeout: 120_000,
-    globalSetup: ['test/e2e/global-setup.ts'],
+    globalSetup: ['test/build-setup.ts', 'test/e2e/global-setup.ts'],
   },
 })

@@ -10,6 +10,7 @@ export default defineConfig({
           environment: 'happy-dom',
           environmentOptions: { happyDOM: { url: 'https://app.example/start?x=1' } },
           setupFiles: ['test/unit/setup.ts'],
+          globalSetup: ['test/build-setup.ts'],
         },
       },
       {
@@ -19,7 +20,7 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          globalSetup: ['test/e2e/global-setup.ts'],
+          globalSetup: ['test/build-setup.ts'],
         },
       },
       {
@@ -30,7 +31,7 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
-          globalSetup: ['test/e2e/global-setup.ts'],
+          globalSetup: ['test/build-setup.ts', 'test/e2e/global-setup.ts'],
         },
       },
     ],

@@ -30,7 +30,8 @@ interface StoredMetadata {
  */
 export function createProviderLoader(config: Config, store: Store): () => Promise<Provider> {
   const options = {
-    [oauth.customFetch]: config.fetch,
+    // RFC 6749 §5.1: token responses must not be cached, by anyone.
+    [oauth.customFetch]: ((url, init) => config.fetch(url, { ...init, cache: 'no-store' })) as typeof fetch,
     // Config allows http only for loopback hosts; discovered endpoints must still be https then.
     [oauth.allowInsecureRequests]: config.issuer.protocol === 'http:' || config.tokenProxy?.startsWith('http:') === true,
     // The provider's signing keys, fetched on the first ID token and kept for this page's life.
