@@ -253,8 +253,9 @@ export function createAuth(options: AuthOptions): Auth {
       tabs.announce({ type: 'logout', gen: Math.max(last?.gen ?? 0, current?.gen ?? 0) })
       adopt(undefined, 'logout')
       if (logoutOptions.endSession ?? config.postLogoutRedirectUri !== undefined) {
-        const { as } = await provider()
-        if (as.end_session_endpoint && config.postLogoutRedirectUri) {
+        // Logged out here already; an unreachable provider only means no provider-side logout.
+        const as = (await provider().catch(() => undefined))?.as
+        if (as?.end_session_endpoint && config.postLogoutRedirectUri) {
           const url = new URL(as.end_session_endpoint)
           url.searchParams.set('client_id', config.clientId)
           url.searchParams.set('post_logout_redirect_uri', config.postLogoutRedirectUri)

@@ -125,7 +125,12 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         }
         await sleep(250)
       }
-      await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))
+      // Delete only if nothing newer arrived meanwhile (one transaction); else that set wins.
+      const kept = (await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))) as TokenSet | undefined
+      if (kept) {
+        deps.adopt(kept, 'refresh')
+        return kept
+      }
       deps.tabs.announce({ type: 'logout', gen: stored.gen })
       deps.adopt(undefined, 'logout')
       throw new AuthError('login_required', 'Session ended at the provider; log in', {

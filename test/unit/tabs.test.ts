@@ -62,6 +62,22 @@ describe('tabs with Web Locks', () => {
     await expect(tabs[2].getAccessToken()).rejects.toMatchObject({ code: 'login_required' })
   })
 
+  it('logs out locally even when the provider is unreachable (no revocation, no end-session redirect)', async () => {
+    const op = fakeProvider()
+    const [a] = await tabsSignedIn(1, op)
+    // A fresh tab that must discover again (no cached metadata), with the network gone.
+    const b = openTab(op, { discoveryTtl: 0, postLogoutRedirectUri: 'https://app.example/' })
+    await vi.waitFor(() => expect(b.getState().status).toBe('authenticated'))
+    const warnings: string[] = []
+    b.subscribe((_, e) => e.type === 'warning' && warnings.push(e.message!))
+    op.fetch.mockImplementation(() => Promise.reject(new TypeError('Failed to fetch')))
+    const assign = vi.spyOn(window.location, 'assign').mockImplementation(() => {})
+    await expect(b.logout()).resolves.toBeUndefined()
+    expect(assign).not.toHaveBeenCalled()
+    expect(warnings.join()).toContain('Revocation failed')
+    await vi.waitFor(() => expect(a.getState().status).toBe('unauthenticated'))
+  })
+
   it('adopts a newer set after invalid_grant when another tab had rotated the token', async () => {
     // A provider without reuse revocation, and a lock that excludes nobody (as if stolen):
     // the tab that loses the race gets invalid_grant and must adopt the winner's set.
