@@ -1,16 +1,9 @@
-import { createServer as createNetServer } from 'node:net'
 import { chromium, type Browser } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHROMIUM, CHROMIUM_ARGS } from './harness.js'
+import { freePort } from '../free-port.js'
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
 
 // What `npm start` serves: vite with the demo page, the embedded provider and the demo API.
 describe.each([

@@ -1,15 +1,8 @@
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { afterAll, expect, it } from 'vitest'
 import { APP, fakeUpstream, SECRET } from './helpers.js'
+import { freePort } from '../free-port.js'
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
 
 const stops: (() => unknown)[] = []
 afterAll(async () => {

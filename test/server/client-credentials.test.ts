@@ -1,19 +1,12 @@
 import { spawn, fork, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startProvider } from '../../demo/provider.js'
 import { createClientCredentials } from '../../dist/server/index.js'
 import { SECRET } from './helpers.js'
+import { freePort } from '../free-port.js'
 
 type Provider = Awaited<ReturnType<typeof startProvider>>
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('createClientCredentials against a real oidc-provider', () => {

@@ -187,19 +187,6 @@ describe('network and clock', () => {
 })
 
 describe('broken storage', () => {
-  it('over quota: falls back to memory with a warning; getAccessToken never throws for it', async () => {
-    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
-      throw new DOMException('full', 'QuotaExceededError')
-    })
-    const op = fakeProvider()
-    const auth = openTab(op)
-    const warnings: string[] = []
-    auth.subscribe((_, e) => e.type === 'warning' && warnings.push(e.message!))
-    await logIn(auth, op)
-    await expect(auth.getAccessToken()).resolves.toMatch(/^at-/)
-    expect(warnings.join()).toContain('QuotaExceededError')
-  })
-
   it('a database that never answers: memory after 5 s, with a warning', { timeout: 15_000 }, async () => {
     vi.spyOn(indexedDB, 'open').mockImplementation(() => ({}) as IDBOpenDBRequest)
     const op = fakeProvider()

@@ -16,11 +16,12 @@ describe('storage', () => {
     await expect(reopened.getAccessToken()).resolves.toBe(token)
   })
 
-  it('falls back to memory with one warning when IndexedDB cannot be opened', async () => {
+  it.each([
+    ['cannot be opened', () => vi.spyOn(indexedDB, 'open').mockImplementation(() => { throw new DOMException('denied', 'SecurityError') }), 'SecurityError'],
+    ['is over quota', () => vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => { throw new DOMException('full', 'QuotaExceededError') }), 'QuotaExceededError'],
+  ])('falls back to memory with one warning when IndexedDB %s; getAccessToken never throws for it', async (_, breakIt, name) => {
     installFakeLocks()
-    vi.spyOn(indexedDB, 'open').mockImplementation(() => {
-      throw new DOMException('denied', 'SecurityError')
-    })
+    breakIt()
     const op = fakeProvider()
     const auth = openTab(op)
     const warnings: string[] = []
@@ -28,6 +29,7 @@ describe('storage', () => {
     await logIn(auth, op)
     await expect(auth.getAccessToken()).resolves.toMatch(/^at-/)
     expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain(name)
     expect(warnings[0]).toContain('memory')
   })
 
