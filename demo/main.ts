@@ -58,7 +58,7 @@ setInterval(() => {
   $('countdown').textContent = expiresAt ? `${Math.max(0, Math.round((expiresAt - Date.now()) / 1000))} s` : '–'
 }, 250)
 
-$('issuer').textContent = `Provider: ${env.VITE_ISSUER} · client: ${env.VITE_CLIENT_ID}`
+$('issuer').textContent = `Provider: ${env.VITE_ISSUER} · client: ${env.VITE_CLIENT_ID}${env.VITE_TOKEN_PROXY ? ` · token requests via the proxy at ${env.VITE_TOKEN_PROXY} (the secret stays on the server)` : ''}`
 $('login').onclick = () => auth.login().catch((err) => log(describe(err), 'error'))
 $('logout').onclick = () => auth.logout().catch((err) => log(describe(err), 'error'))
 $('tab').onclick = () => window.open(location.origin + '/', '_blank')
