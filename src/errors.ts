@@ -51,6 +51,8 @@ export interface AuthErrorInit {
  *
  * @example
  * ```ts
+ * import { AuthError } from 'oauth-tabs'
+ *
  * try {
  *   await auth.handleRedirect()
  * } catch (err) {

@@ -8,7 +8,8 @@ import { createUpstream, type UpstreamOptions } from './upstream.js'
  */
 export interface RedisLike {
   get(key: string): Promise<string | null>
-  set(key: string, value: string, ...args: (string | number)[]): Promise<unknown>
+  set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>
+  set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<unknown>
   eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>
 }
 
@@ -68,7 +69,7 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
  *
  * @example
  * ```ts
- * import Redis from 'ioredis'
+ * import { Redis } from 'ioredis'
  * import { createClientCredentials } from 'oauth-tabs/server'
  *
  * const tokens = createClientCredentials({

@@ -12,6 +12,8 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
  * @example
  * ```ts
  * import { createServer } from 'node:http'
+ * import { toNodeHandler } from 'oauth-tabs/server'
+ *
  * createServer(toNodeHandler(proxy)).listen(8787)
  * // Express: app.use('/api/oauth', toNodeHandler(proxy))
  * ```
