@@ -8,8 +8,8 @@ beforeEach(() => {
 describe('discovery', () => {
   it('falls back to RFC 8414 when there is no OpenID Connect document', async () => {
     const op = fakeProvider()
-    const fetch = op.fetch.getMockImplementation()!
-    op.fetch.mockImplementation(async (input, init) => {
+    const fetch = op.fetch.getMockImplementation() as typeof globalThis.fetch
+    op.fetch.mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
       const url = String(input instanceof Request ? input.url : input)
       if (url === `${ISSUER}/.well-known/openid-configuration`) return new Response('not found', { status: 404 })
       if (url === `${ISSUER}/.well-known/oauth-authorization-server`) return Response.json(op.metadata)
