@@ -1,37 +1,21 @@
-import * as oauth from 'oauth4webapi'
 import { resolveConfig, type AuthOptions } from './config.js'
 import { AuthError, toAuthError } from './errors.js'
 import { createAuthFetch } from './fetch.js'
+import { createInertAuth } from './inert.js'
 import { finishLogin, isRedirectUri, startLogin, withoutCallbackParams, type LoginOptions, type RedirectResult } from './login.js'
+import { endSessionUrl, revokeRefreshToken } from './logout.js'
 import { createProviderLoader } from './metadata.js'
+import { createPendingLogins } from './pending.js'
+import type { PopupOutcome } from './popup.js'
+import { openPopup } from './popup-window.js'
 import { createRefresher, readTokens } from './refresh.js'
+import { createSessionState, type AuthListener, type AuthState } from './state.js'
 import { createKeyValueStore } from './store.js'
 import { createTabs, type TabMessage } from './tabs.js'
-import { isFresh, isTokenSet, isUsable, type TokenSet, type User } from './tokens.js'
+import { createSessionTimer, isOver } from './timer.js'
+import { isFresh, isTokenSet, isUsable, type TokenSet } from './tokens.js'
 
-/** Where the session stands. `loading` until this tab has read the store. */
-export interface AuthState {
-  readonly status: 'loading' | 'authenticated' | 'unauthenticated'
-  /** The user's ID token claims (`sub`, `name`, ...), when signed in with `openid`. */
-  readonly user?: User
-  /** When the current access token expires (epoch ms, this browser's clock). */
-  readonly expiresAt?: number
-}
-
-/**
- * What happened, passed to {@link Auth.subscribe} listeners with the new state.
- * `login`, `refresh` and `logout` fire in every tab of the origin; `ready` once per
- * tab when the stored session has been read; `warning` for a degraded but working
- * setup (no IndexedDB); `error` for a failed background refresh.
- */
-export interface AuthEvent {
-  readonly type: 'ready' | 'login' | 'refresh' | 'logout' | 'warning' | 'error'
-  readonly message?: string
-  readonly error?: AuthError
-}
-
-/** A subscriber; see {@link Auth.subscribe}. */
-export type AuthListener = (state: AuthState, event: AuthEvent) => void
+export type { AuthEvent, AuthListener, AuthState } from './state.js'
 
 /** Options of {@link Auth.logout}. */
 export interface LogoutOptions {
@@ -45,11 +29,18 @@ export interface LogoutOptions {
 /** The client returned by {@link createAuth}: plain functions, safe to destructure. */
 export interface Auth {
   /**
-   * Starts a login: authorization code with PKCE (S256), a fresh `state`, and a `nonce`
-   * when `openid` is in scope. Navigates away; resolves only if navigation is blocked.
-   * @throws {@link AuthError} `config` for a `returnTo` on another origin or a provider without S256; `network` when discovery fails.
+   * Starts a login: authorization code with PKCE (S256), a fresh `state`, and a `nonce` when
+   * `openid` is in scope. By default it navigates this page to the provider, and the promise never
+   * settles (the page unloads; code after `await auth.login()` does not run). With `{ popup: true }`
+   * the page stays, and the promise resolves with the signed-in state.
+   * @throws {@link AuthError} `config` for a bad `returnTo` or `appState`, or a provider without S256;
+   * `network`, `server_error` when discovery fails; `popup_blocked`, `popup_closed` and the login's own errors for a popup.
+   * @example
+   * ```ts
+   * button.onclick = () => auth.login({ popup: true }).then((state) => render(state.user))
+   * ```
    */
-  login(options?: LoginOptions): Promise<void>
+  login(options?: LoginOptions): Promise<AuthState>
   /**
    * Completes a login on the redirect URI; resolves to `null` on any other URL.
    * Removes `code`, `state` and `iss` from the address bar whatever the outcome.
@@ -60,7 +51,7 @@ export interface Auth {
   /**
    * Resolves to a valid access token, refreshing first when it is due (one request
    * across all tabs). A fresh token comes from memory: no IndexedDB, no network.
-   * @throws {@link AuthError} `login_required` when there is no session or the provider ended it;
+   * @throws {@link AuthError} `login_required` when there is no session, it expired, or the provider ended it;
    * `network`, `server_error`, `rate_limited` when a due refresh failed and the token has expired.
    * @example
    * ```ts
@@ -77,11 +68,21 @@ export interface Auth {
   fetch: typeof fetch
   /**
    * Logs out in every tab: revokes the refresh token (RFC 7009) where the provider
-   * supports it, clears the store, notifies subscribers, then ends the provider
-   * session when configured.
+   * supports it (a `warning` event says when it could not), clears the store, notifies
+   * subscribers, then ends the provider session when configured.
    */
   logout(options?: LogoutOptions): Promise<void>
-  /** The current state (synchronous). */
+  /**
+   * Resolves once this tab has read the stored session, with the state then (`authenticated` or
+   * `unauthenticated`, never `loading`). Never rejects. Use it to decide whether to log in.
+   * @example
+   * ```ts
+   * const { status } = await auth.ready()
+   * if (status === 'unauthenticated') await auth.login()
+   * ```
+   */
+  ready(): Promise<AuthState>
+  /** The current state (synchronous): the same frozen object until it changes. */
   getState(): AuthState
   /** Calls `listener` on every change, in every tab; returns the function that unsubscribes. */
   subscribe(listener: AuthListener): () => void
@@ -89,15 +90,11 @@ export interface Auth {
   close(): void
 }
 
-/** The longest a timer may be set for (setTimeout's limit). */
-const MAX_TIMER = 2 ** 31 - 1
-/** The shortest: a provider issuing near-zero lifetimes must not cause a refresh loop. */
-const MIN_TIMER = 5000
-
 /**
  * Creates a client. Options are checked now: a mistake is an `AuthError` with code
  * `config` naming the option. Nothing touches the network until it is needed; the
- * stored session is read at once.
+ * stored session is read at once. Outside a browser (server-side rendering) it returns
+ * an inert client whose state stays `loading`.
  *
  * @throws {@link AuthError} `config`
  * @example
@@ -113,81 +110,118 @@ const MIN_TIMER = 5000
  * })
  * const result = await auth.handleRedirect() // on /callback; null elsewhere
  * if (result) history.replaceState(null, '', result.returnTo)
- * if (auth.getState().status !== 'authenticated') await auth.login()
+ * const { status } = await auth.ready()
+ * if (status === 'unauthenticated') await auth.login()
  * const me = await auth.fetch('https://api.example.com/me')
  * ```
  */
 export function createAuth(options: AuthOptions): Auth {
+  if (typeof window === 'undefined' || typeof location === 'undefined') return createInertAuth()
   const config = resolveConfig(options)
-  const listeners = new Set<AuthListener>()
-  let current: TokenSet | undefined
-  let status: AuthState['status'] = 'loading'
-  let timer: ReturnType<typeof setTimeout> | undefined
+  const session = createSessionState()
+  const popupWaiters = new Set<(outcome: PopupOutcome) => void>()
+  const reported = new WeakSet<AuthError>()
   let closed = false
 
-  const state = (): AuthState =>
-    Object.freeze(current ? { status, user: current.user, expiresAt: current.expiresAt } : { status })
-  const emit = (event: AuthEvent) => {
-    for (const listener of [...listeners]) {
-      try {
-        listener(state(), event)
-      } catch (err) {
-        // One throwing listener must not starve the others; the error is still reported.
-        queueMicrotask(() => {
-          throw err
-        })
-      }
+  // Deferred: a warning raised while createAuth runs still reaches listeners subscribed right after.
+  const warn = (message: string) => queueMicrotask(() => session.emit({ type: 'warning', message }))
+  const report = (error: AuthError) => {
+    reported.add(error)
+    session.emit({ type: 'error', error, message: error.message })
+  }
+  const store = createKeyValueStore(config.name, config.storage, warn)
+  const pendingLogins = createPendingLogins(config.name, store)
+  const provider = createProviderLoader(config, store)
+  const timer = createSessionTimer(background, expire)
+
+  /** Makes `next` this tab's token set; `type` says why (`login` always notifies). */
+  function adopt(next: TokenSet | undefined, type: 'ready' | 'login' | 'refresh' | 'logout' | 'expired', fromOtherTab = false) {
+    if (closed) return
+    const before = session.tokens
+    const loading = session.get().status === 'loading'
+    session.set(next)
+    timer.schedule(next)
+    if (loading || type === 'login' || next?.gen !== before?.gen || next?.accessToken !== before?.accessToken) {
+      session.emit(type === 'ready' ? { type } : { type, fromOtherTab })
     }
   }
-  // Deferred: a warning raised while createAuth runs still reaches listeners subscribed right after.
-  const warn = (message: string) => queueMicrotask(() => emit({ type: 'warning', message }))
 
-  const store = createKeyValueStore(config.name, config.storage, warn)
-  const provider = createProviderLoader(config, store)
-
-  /** Makes `next` this tab's token set; `type` says why (`login` and `logout` always notify). */
-  function adopt(next: TokenSet | undefined, type: 'ready' | 'login' | 'refresh' | 'logout') {
-    if (closed) return
-    const changed = next?.gen !== current?.gen || next?.accessToken !== current?.accessToken || status === 'loading'
-    current = next
-    status = next ? 'authenticated' : 'unauthenticated'
-    clearTimeout(timer)
-    // The timer is one trigger among three (visibility, on demand): background tabs throttle timers.
-    if (next?.refreshToken) timer = setTimeout(background, Math.min(Math.max(next.refreshAt - Date.now(), MIN_TIMER), MAX_TIMER))
-    if (changed || type === 'login') emit({ type })
+  /** Ends the session in this tab and tells the others (their sets of generation `gen` or older). */
+  function end(reason: 'logout' | 'expired', gen: number) {
+    tabs.announce({ type: 'logout', gen, ...(reason === 'expired' ? { expired: true } : {}) })
+    adopt(undefined, reason)
   }
 
   function onMessage(message: TabMessage) {
-    if (message.type === 'logout') {
-      if (current && current.gen <= message.gen) adopt(undefined, 'logout')
-    } else if (isTokenSet(message.tokens) && (!current || message.tokens.gen > current.gen)) {
-      adopt(message.tokens, message.login ? 'login' : 'refresh')
+    const held = session.tokens
+    if (message.type === 'popup') {
+      for (const waiter of popupWaiters) waiter(message)
+    } else if (message.type === 'logout') {
+      if (held && held.gen <= message.gen) adopt(undefined, message.expired ? 'expired' : 'logout', true)
+    } else if (isTokenSet(message.tokens) && (!held || message.tokens.gen > held.gen)) {
+      adopt(message.tokens, message.login ? 'login' : 'refresh', true)
     }
   }
 
   const tabs = createTabs(config.name, config.lockTimeout, onMessage)
-  const refresh = createRefresher({ store, tabs, provider, skew: config.refreshSkew, current: () => current, adopt, warn })
+
+  /** Merges UserInfo claims into a set with a new ID token (`userInfo: true`; loaded only then). */
+  async function enrich(next: TokenSet, previous?: TokenSet): Promise<TokenSet> {
+    if (!config.userInfo || !next.user || next.idToken === previous?.idToken) return next
+    try {
+      return (await import('./userinfo.js')).withUserInfo(await provider(), next)
+    } catch (err) {
+      report(toAuthError(err, 'UserInfo'))
+      return next
+    }
+  }
+
+  const refresh = createRefresher({ store, tabs, provider, skew: config.refreshSkew, current: () => session.tokens, adopt: (t) => adopt(t, 'refresh'), end, report, enrich, warn })
 
   // The store never rejects (it falls back to memory), so neither does `loaded`.
-  const loaded = readTokens(store, warn).then((tokens) => adopt(current && (!tokens || current.gen >= tokens.gen) ? current : tokens, 'ready'))
+  const loaded = readTokens(store, warn).then(async (stored) => {
+    let tokens = stored
+    if (tokens && isOver(tokens, Date.now())) {
+      // Expired before this page loaded, with nothing to renew it: start signed out.
+      const gen = tokens.gen
+      tokens = await store.update('tokens', (s) => (isTokenSet(s) && s.gen > gen ? s : undefined))
+    }
+    const held = session.tokens
+    adopt(held && (!tokens || held.gen >= tokens.gen) ? held : tokens, 'ready')
+  })
 
-  async function getAccessToken(refused?: string): Promise<string> {
+  /** The access token expired and nothing can renew it: the session ends in every tab. */
+  async function expire() {
+    const held = session.tokens
+    if (closed || !held || !isOver(held, Date.now())) return
+    const kept = await store.update('tokens', (s) => (isTokenSet(s) && s.gen > held.gen ? s : undefined))
+    if (session.tokens !== held) return
+    if (kept) adopt(kept, 'refresh')
+    else end('expired', held.gen)
+  }
+
+  async function getAccessToken(refused?: string, force = false): Promise<string> {
     await loaded
+    if (force) refused = session.tokens?.accessToken
+    const held = session.tokens
     const now = Date.now()
-    if (current && current.accessToken !== refused && isUsable(current, now)) {
+    if (held && held.accessToken !== refused && isUsable(held, now)) {
       // Due but still valid: refresh in the background and keep using this token meanwhile,
       // so a slow or retrying token endpoint never holds up API calls.
-      if (!isFresh(current, now)) background()
-      return current.accessToken
+      if (!isFresh(held, now)) background()
+      return held.accessToken
     }
     return (await refresh(refused)).accessToken
   }
 
   function background() {
-    if (closed || !current || isFresh(current, Date.now())) return
+    const held = session.tokens
+    if (closed || !held) return
+    if (isOver(held, Date.now())) return void expire()
+    if (!held.refreshToken || isFresh(held, Date.now())) return
     refresh().catch((err: unknown) => {
       const error = toAuthError(err)
-      if (error.code !== 'login_required') emit({ type: 'error', error, message: error.message })
+      if (error.code !== 'login_required' && !reported.has(error)) report(error)
     })
   }
   const onVisible = () => {
@@ -196,10 +230,30 @@ export function createAuth(options: AuthOptions): Auth {
   globalThis.document?.addEventListener('visibilitychange', onVisible)
   addEventListener('online', background)
 
+  async function loginWithPopup(loginOptions: LoginOptions): Promise<AuthState> {
+    // Opened before the first await: browsers allow window.open only in the click that asked for it.
+    const popup = openPopup(config.name)
+    try {
+      const { waitForPopup } = await import('./popup.js')
+      const url = await startLogin(config, pendingLogins, await provider(), loginOptions)
+      popup.location.href = url.href
+      return await waitForPopup(popup, url.searchParams.get('state')!, (waiter) => {
+        popupWaiters.add(waiter)
+        return () => popupWaiters.delete(waiter)
+      }, session.get)
+    } catch (err) {
+      popup.close()
+      throw err
+    }
+  }
+
   return Object.freeze({
-    async login(loginOptions?: LoginOptions) {
-      const url = await startLogin(config, store, await provider(), loginOptions)
+    async login(loginOptions: LoginOptions = {}) {
+      if (loginOptions.popup) return loginWithPopup(loginOptions)
+      const url = await startLogin(config, pendingLogins, await provider(), loginOptions)
       location.assign(url.href)
+      // The page is leaving: code after `await auth.login()` must not run meanwhile.
+      return new Promise<never>(() => {})
     },
 
     async handleRedirect(href = location.href) {
@@ -208,39 +262,36 @@ export function createAuth(options: AuthOptions): Auth {
       if (!params.has('code') && !params.has('error') && !params.has('state')) return null
       if (href === location.href) history.replaceState(history.state, '', withoutCallbackParams(href))
       await loaded
-      const { tokens, returnTo } = await finishLogin(config, store, provider, href)
-      const written = (await store.update('tokens', (s) => ({ ...tokens, gen: (isTokenSet(s) ? s.gen : 0) + 1 }))) as TokenSet
-      tabs.announce({ type: 'tokens', tokens: written, login: true })
-      adopt(written, 'login')
-      return { returnTo }
+      const state = params.get('state') ?? ''
+      try {
+        const { tokens, result, popup } = await finishLogin(config, pendingLogins, provider, href)
+        const enriched = await enrich(tokens)
+        const written = (await store.update('tokens', (s) => ({ ...enriched, gen: (isTokenSet(s) ? s.gen : 0) + 1 }))) as TokenSet
+        tabs.announce({ type: 'tokens', tokens: written, login: true })
+        adopt(written, 'login')
+        if (popup) {
+          tabs.announce({ type: 'popup', state })
+          // The opener closes this popup when it hears the login; in case it cannot, close anyway.
+          setTimeout(() => window.close(), 1000)
+        }
+        return result
+      } catch (err) {
+        const error = toAuthError(err, 'Login')
+        if (globalThis.opener) tabs.announce({ type: 'popup', state, error: { code: error.code, message: error.message } })
+        throw error
+      }
     },
 
-    getAccessToken: (options?: { forceRefresh?: boolean }) =>
-      getAccessToken(options?.forceRefresh ? current?.accessToken : undefined),
+    getAccessToken: (options?: { forceRefresh?: boolean }) => getAccessToken(undefined, options?.forceRefresh === true),
 
-    fetch: createAuthFetch(config.apiOrigins, getAccessToken, config.fetch),
+    fetch: createAuthFetch(config.apiOrigins, (refused) => getAccessToken(refused), config.fetch),
 
     async logout(logoutOptions: LogoutOptions = {}) {
       await loaded
       const ended = await tabs
         .withLock(async () => {
           const stored = await readTokens(store, warn)
-          if (stored?.refreshToken) {
-            try {
-              const p = await provider()
-              if (p.as.revocation_endpoint) {
-                await oauth.processRevocationResponse(
-                  await oauth.revocationRequest(p.as, p.client, p.clientAuth, stored.refreshToken, {
-                    ...p.options,
-                    additionalParameters: { token_type_hint: 'refresh_token' },
-                    signal: AbortSignal.timeout(5000),
-                  }),
-                )
-              }
-            } catch (err) {
-              warn(`Revocation failed: ${toAuthError(err, 'Revocation').message}`)
-            }
-          }
+          if (stored?.refreshToken) await revokeRefreshToken(provider, stored.refreshToken, warn)
           await store.update('tokens', () => undefined)
           return stored
         })
@@ -249,37 +300,29 @@ export function createAuth(options: AuthOptions): Auth {
           if (!(err instanceof AuthError && err.code === 'lock_timeout')) throw err
           return store.take('tokens') as Promise<TokenSet | undefined>
         })
-      const last = ended ?? current
-      tabs.announce({ type: 'logout', gen: Math.max(last?.gen ?? 0, current?.gen ?? 0) })
-      adopt(undefined, 'logout')
+      const last = ended ?? session.tokens
+      end('logout', Math.max(last?.gen ?? 0, session.tokens?.gen ?? 0))
       if (logoutOptions.endSession ?? config.postLogoutRedirectUri !== undefined) {
         // Logged out here already; an unreachable provider only means no provider-side logout.
-        const as = (await provider().catch(() => undefined))?.as
-        if (as?.end_session_endpoint && config.postLogoutRedirectUri) {
-          const url = new URL(as.end_session_endpoint)
-          url.searchParams.set('client_id', config.clientId)
-          url.searchParams.set('post_logout_redirect_uri', config.postLogoutRedirectUri)
-          if (last?.idToken) url.searchParams.set('id_token_hint', last.idToken)
-          location.assign(url.href)
-        }
+        const url = endSessionUrl(config, (await provider().catch(() => undefined))?.as, last?.idToken)
+        if (url) location.assign(url)
       }
     },
 
-    getState: state,
+    ready: () => loaded.then(session.get),
 
-    subscribe(listener: AuthListener) {
-      listeners.add(listener)
-      return () => void listeners.delete(listener)
-    },
+    getState: session.get,
+
+    subscribe: session.subscribe,
 
     close() {
       closed = true
-      clearTimeout(timer)
-      listeners.clear()
+      timer.clear()
+      session.clear()
+      popupWaiters.clear()
       tabs.close()
       globalThis.document?.removeEventListener('visibilitychange', onVisible)
       removeEventListener('online', background)
     },
   })
 }
-

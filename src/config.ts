@@ -33,8 +33,18 @@ export interface AuthOptions {
   lockTimeout?: number
   /** Seconds for which discovered provider metadata is reused from storage. Default 86400. */
   discoveryTtl?: number
-  /** Provider metadata to use instead of discovery (for providers without a discovery document). */
+  /**
+   * Provider metadata (RFC 8414 names). With `authorization_endpoint` and `token_endpoint` it replaces
+   * discovery (providers without a discovery document); with fewer it is merged over the discovered
+   * document, e.g. `{ revocation_endpoint: '…' }` for a provider whose discovery omits it.
+   */
   metadata?: Readonly<Partial<AuthorizationServer>>
+  /**
+   * Fetch the UserInfo endpoint after login and whenever a refresh brings a new ID token, and merge its
+   * claims into `state.user` (many providers put `name` and `email` only there). Its `sub` must equal
+   * the ID token's (OIDC Core §5.3.4), else nothing is merged and an `error` event says why. Default false.
+   */
+  userInfo?: boolean
   /** The `fetch` used for provider requests. Default: the global `fetch`. */
   fetch?: typeof fetch
 }
@@ -42,6 +52,8 @@ export interface AuthOptions {
 /** Options after validation and defaults. Internal. */
 export interface Config {
   issuer: URL
+  /** The issuer exactly as configured (`new URL` adds a trailing slash to a path-less one). */
+  issuerId: string
   clientId: string
   redirectUri: string
   scope: string
@@ -56,6 +68,7 @@ export interface Config {
   lockTimeout: number
   discoveryTtl: number
   metadata?: Readonly<Partial<AuthorizationServer>>
+  userInfo: boolean
   fetch: typeof fetch
 }
 
@@ -116,10 +129,14 @@ export function resolveConfig(options: AuthOptions): Config {
   if (typeof name !== 'string' || !/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 of [A-Za-z0-9_.-]')
   const storage = o.storage ?? 'indexeddb'
   if (storage !== 'indexeddb' && storage !== 'memory') fail('storage', 'must be "indexeddb" or "memory"')
+  if (o.userInfo !== undefined && typeof o.userInfo !== 'boolean') fail('userInfo', 'must be true or false')
   const params = o.authorizationParams ?? {}
   if (typeof params !== 'object' || !params || Object.values(params).some((v) => typeof v !== 'string')) fail('authorizationParams', 'must have string values')
+  const metadata = o.metadata
+  if (metadata !== undefined && (typeof metadata !== 'object' || !metadata || Array.isArray(metadata))) fail('metadata', 'must be an object of provider metadata')
   return {
     issuer,
+    issuerId: o.issuer,
     clientId: o.clientId,
     redirectUri: secureUrl('redirectUri', o.redirectUri).href,
     scope,
@@ -133,7 +150,8 @@ export function resolveConfig(options: AuthOptions): Config {
     authorizationParams: params,
     lockTimeout: seconds('lockTimeout', o.lockTimeout, 20, 0.001),
     discoveryTtl: seconds('discoveryTtl', o.discoveryTtl, 86400),
-    metadata: o.metadata,
+    metadata,
+    userInfo: o.userInfo === true,
     // Looked up at call time, so a fetch patched after createAuth (tests, service mocks) is used.
     fetch: o.fetch ?? ((input, init) => fetch(input, init)),
   }

@@ -16,6 +16,8 @@ import * as oauth from 'oauth4webapi'
  * - `rate_limited`: the provider answered 429 and kept doing so.
  * - `lock_timeout`: another tab held the refresh lock too long and no valid token was left.
  * - `insufficient_scope`: an API answered 403 `insufficient_scope` (see `scope`).
+ * - `popup_blocked`: the browser refused to open the login popup (call `login({ popup: true })` from a click).
+ * - `popup_closed`: the user closed the login popup before the login finished.
  */
 export type AuthErrorCode =
   | 'config'
@@ -30,6 +32,8 @@ export type AuthErrorCode =
   | 'rate_limited'
   | 'lock_timeout'
   | 'insufficient_scope'
+  | 'popup_blocked'
+  | 'popup_closed'
 
 /** Extra details of an {@link AuthError}. */
 export interface AuthErrorInit {

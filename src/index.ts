@@ -1,5 +1,6 @@
 export { createAuth } from './client.js'
-export type { Auth, AuthEvent, AuthListener, AuthState, LogoutOptions } from './client.js'
+export type { Auth, LogoutOptions } from './client.js'
+export type { AuthEvent, AuthListener, AuthState } from './state.js'
 export type { AuthOptions } from './config.js'
 export { AuthError } from './errors.js'
 export type { AuthErrorCode, AuthErrorInit } from './errors.js'

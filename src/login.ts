@@ -1,8 +1,8 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
 import { AuthError, toAuthError } from './errors.js'
-import { REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
-import type { Store } from './store.js'
+import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
+import type { PendingLogins } from './pending.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 
 /** A pending login lives this long: a callback arriving later is refused. */
@@ -12,18 +12,45 @@ export const PENDING_TTL = 10 * 60_000
 export interface LoginOptions {
   /** Same-origin path to return to after login (default: the current page). Other origins are refused. */
   returnTo?: string
-  /** Extra authorization request parameters for this login only, e.g. `{ login_hint: 'ada' }`. */
+  /**
+   * Extra authorization request parameters for this login only, e.g. `{ login_hint: 'ada' }`.
+   * They replace `authorizationParams` and the default `prompt=consent` (sent with `offline_access`);
+   * an empty string drops a parameter (`{ prompt: '' }`). The protocol's own parameters
+   * (`client_id`, `redirect_uri`, `response_type`, `scope`, `state`, `nonce`, `code_challenge*`)
+   * cannot be replaced.
+   */
   params?: Readonly<Record<string, string>>
+  /**
+   * Any value to get back from {@link Auth.handleRedirect} after the login (the page's state: a draft,
+   * a tab, a scroll position). Kept with the pending login in IndexedDB; in `storage: 'memory'`
+   * mode it goes through JSON in `sessionStorage`. Keep it small.
+   */
+  appState?: unknown
+  /**
+   * Log in in a popup window instead of leaving the page: `login` resolves with the new state once
+   * signed in (every tab hears it), and the popup closes itself. Call it from a click handler, or the
+   * browser blocks the popup (`popup_blocked`); a popup the user closes rejects with `popup_closed`.
+   * Needs IndexedDB (the popup finishes the login as another tab of the origin).
+   */
+  popup?: boolean
 }
 
 /** What {@link Auth.handleRedirect} resolves to after a successful login. */
 export interface RedirectResult {
-  /** The same-origin path the login was started from (or the `returnTo` given to `login`). */
+  /**
+   * The same-origin path the login was started from (or the `returnTo` given to `login`):
+   * always a path of this origin, safe to pass to `history.replaceState` or `location.assign`.
+   */
   returnTo: string
+  /** The `appState` given to {@link Auth.login}, if any. */
+  appState?: unknown
 }
 
 interface Pending {
   v: typeof SCHEMA
+  appState?: unknown
+  /** Started by `login({ popup: true })`: the callback page reports back to the opener. */
+  popup?: true
   /** Issuer, client and redirect URI the attempt belongs to (RFC 9700 §4.4.2: bind check values to them). */
   binding: string
   state: string
@@ -51,12 +78,19 @@ function sameOriginPath(returnTo: string | undefined): string {
 }
 
 /** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to. */
-export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<URL> {
+export async function startLogin(config: Config, pendingLogins: PendingLogins, provider: Provider, options: LoginOptions = {}): Promise<URL> {
   const { as } = provider
   const returnTo = sameOriginPath(options.returnTo)
   // RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only, never a downgrade to "plain".
   if (as.code_challenge_methods_supported && !as.code_challenge_methods_supported.includes('S256')) {
     throw new AuthError('config', 'Provider lacks PKCE S256 (plain is never used)')
+  }
+  if (options.appState !== undefined) {
+    try {
+      structuredClone(options.appState)
+    } catch {
+      throw new AuthError('config', 'appState must be a structured-cloneable value (no functions, DOM nodes or class instances with private state)')
+    }
   }
   const verifier = oauth.generateRandomCodeVerifier()
   const state = oauth.generateRandomState()
@@ -77,7 +111,10 @@ export async function startLogin(config: Config, store: Store, provider: Provide
     code_challenge_method: 'S256',
     ...(nonce ? { nonce } : {}),
   }
-  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
+  for (const [key, value] of Object.entries(params)) {
+    // An empty value drops the parameter (`prompt: ''` turns off the default prompt=consent).
+    if (value) url.searchParams.set(key, value)
+  }
   const pending: Pending = {
     v: SCHEMA,
     binding: binding(config),
@@ -86,9 +123,11 @@ export async function startLogin(config: Config, store: Store, provider: Provide
     nonce,
     returnTo,
     createdAt: Date.now(),
+    ...(options.appState === undefined ? {} : { appState: options.appState }),
+    ...(options.popup ? { popup: true as const } : {}),
   }
   // Keyed by state: logins started in two tabs do not overwrite each other.
-  await store.update(`pending:${state}`, () => pending)
+  await pendingLogins.put(state, pending)
   return url
 }
 
@@ -116,10 +155,10 @@ export function withoutCallbackParams(href: string): string {
  */
 export async function finishLogin(
   config: Config,
-  store: Store,
+  pendingLogins: PendingLogins,
   loadProvider: () => Promise<Provider>,
   href: string,
-): Promise<{ tokens: TokenSet; returnTo: string }> {
+): Promise<{ tokens: TokenSet; result: RedirectResult; popup: boolean }> {
   // Callbacks are short; a huge one is an attack or a broken link, not a login.
   if (href.length > 16_384) throw new AuthError('state_mismatch', 'Callback URL too long; log in again')
   const params = new URL(href).searchParams
@@ -128,9 +167,12 @@ export async function finishLogin(
     throw new AuthError('state_mismatch', 'Callback without one valid state; log in again')
   }
   // Taken, not read: a replayed callback finds nothing (RFC 9700 §4.2.4, state is one-time).
-  const pending = (await store.take(`pending:${states[0]}`)) as Pending | undefined
+  const pending = (await pendingLogins.take(states[0])) as Pending | undefined
   if (pending?.v !== SCHEMA) {
-    throw new AuthError('state_mismatch', 'No pending login for this state (replayed, forged or another browser); log in again')
+    throw new AuthError(
+      'state_mismatch',
+      'No login was started here for this callback: most often it was already used (reload, back button) or the login began in another browser, profile or host name (localhost vs 127.0.0.1), or site data was cleared; a forged callback looks the same. Log in again',
+    )
   }
   if (Date.now() - pending.createdAt > PENDING_TTL || Date.now() < pending.createdAt) {
     throw new AuthError('state_mismatch', 'Login older than 10 minutes; log in again')
@@ -143,16 +185,19 @@ export async function finishLogin(
   let response: oauth.TokenEndpointResponse
   let raw: Response
   try {
+    followIssuerSpelling(provider, params.get('iss'))
     // state, iss (RFC 9207, required when the provider advertises it), error=, duplicates.
     const callback = oauth.validateAuthResponse(as, client, params, pending.state)
     raw = await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
       ...provider.options,
       signal: AbortSignal.timeout(REQUEST_TIMEOUT),
     })
+    followIssuerSpelling(provider, await peekIdTokenIssuer(raw))
     response = await oauth.processAuthorizationCodeResponse(as, client, raw, { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid })
   } catch (err) {
     throw toAuthError(err, 'Login')
   }
   const claims = await validatedClaims(provider, response, raw)
-  return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), returnTo: pending.returnTo }
+  const result: RedirectResult = { returnTo: pending.returnTo, ...('appState' in pending ? { appState: pending.appState } : {}) }
+  return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), result, popup: pending.popup === true }
 }

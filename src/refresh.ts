@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import { AuthError, toAuthError } from './errors.js'
-import { REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
+import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
 import type { Store } from './store.js'
 import type { Tabs } from './tabs.js'
 import { isFresh, isTokenSet, isUsable, toTokenSet, type TokenSet } from './tokens.js'
@@ -14,8 +14,14 @@ export interface RefreshDeps {
   skew: number
   /** The token set this tab holds now. */
   current: () => TokenSet | undefined
-  /** Called with every set this tab adopts (`undefined`: the session ended). */
-  adopt: (tokens: TokenSet | undefined, reason: 'refresh' | 'logout') => void
+  /** Called with every set this tab adopts. */
+  adopt: (tokens: TokenSet) => void
+  /** Ends the session in every tab: the refresh token was refused (`logout`) or the token expired without one (`expired`). */
+  end: (reason: 'logout' | 'expired', gen: number) => void
+  /** Adds what a new set needs before it is stored (UserInfo claims when a new ID token came). */
+  enrich: (next: TokenSet, previous: TokenSet) => Promise<TokenSet>
+  /** Reports a refresh failure that ended the refresh token but not yet the session. */
+  report: (error: AuthError) => void
   warn: (message: string) => void
 }
 
@@ -36,6 +42,15 @@ export async function readTokens(store: Store, warn: (message: string) => void):
 /** Stores `next` unless a set of the same or a later generation is already there; resolves to the winner. */
 export function storeTokens(store: Store, next: TokenSet): Promise<TokenSet> {
   return store.update('tokens', (s) => (isTokenSet(s) && s.gen >= next.gen ? s : next)) as Promise<TokenSet>
+}
+
+/**
+ * True for a refusal that retrying the same refresh token cannot fix: the provider's own OAuth error
+ * (`invalid_request`, `invalid_client`, `unauthorized_client`, `invalid_scope`, `unsupported_grant_type`, …)
+ * on a 4xx answer. Network errors, 429, 5xx and answers that are not OAuth errors may heal.
+ */
+function refusedForGood(error: AuthError): boolean {
+  return !!error.error && error.error !== 'temporarily_unavailable' && error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 429
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -73,15 +88,13 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       let response: Response | undefined
       const fetchOnce: typeof fetch = async (url, init) => (raw = response = await provider.options[oauth.customFetch](url, init))
       try {
-        return await oauth.processRefreshTokenResponse(
-          provider.as,
-          provider.client,
-          await oauth.refreshTokenGrantRequest(provider.as, provider.client, provider.clientAuth, refreshToken, {
-            ...provider.options,
-            [oauth.customFetch]: fetchOnce,
-            signal: AbortSignal.timeout(REQUEST_TIMEOUT),
-          }),
-        )
+        const answer = await oauth.refreshTokenGrantRequest(provider.as, provider.client, provider.clientAuth, refreshToken, {
+          ...provider.options,
+          [oauth.customFetch]: fetchOnce,
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT),
+        })
+        followIssuerSpelling(provider, await peekIdTokenIssuer(answer))
+        return await oauth.processRefreshTokenResponse(provider.as, provider.client, answer)
       } catch (err) {
         const error = toAuthError(err, 'Refresh')
         // Worth another try: the network, 429, and 5xx. A 4xx (a wrong URL's HTML page) will not change.
@@ -95,17 +108,24 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
   async function underLock(stale: string | undefined): Promise<TokenSet> {
     const stored = await readTokens(deps.store, deps.warn)
     if (!stored) {
-      deps.adopt(undefined, 'logout')
+      deps.end('logout', deps.current()?.gen ?? 0)
       throw new AuthError('login_required', 'No session; log in')
     }
     // The double check: another tab (or an earlier flight) already stored a newer set.
     if (stored.accessToken !== stale && isFresh(stored, Date.now())) {
-      deps.adopt(stored, 'refresh')
+      deps.adopt(stored)
       return stored
     }
     if (!stored.refreshToken) {
-      if (stored.accessToken !== stale && isUsable(stored, Date.now())) return stored
-      throw new AuthError('login_required', 'Token expired and no refresh token (offline_access?); log in')
+      const { gen } = stored
+      if (isUsable(stored, Date.now())) {
+        if (stored.accessToken !== stale) return stored
+        throw new AuthError('login_required', 'The API refused the access token and there is no refresh token; log in')
+      }
+      // Expired with nothing to renew it: the session is over, here and in every tab.
+      await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > gen ? s : undefined))
+      deps.end('expired', gen)
+      throw new AuthError('login_required', 'Session expired (no refresh token: ask for offline_access?); log in')
     }
     const provider = await deps.provider()
     let response: oauth.TokenEndpointResponse
@@ -113,14 +133,25 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       response = await grant(provider, stored.refreshToken)
     } catch (err) {
       const error = toAuthError(err, 'Refresh')
-      if (error.code !== 'invalid_grant') throw error
+      if (error.code !== 'invalid_grant') {
+        if (!refusedForGood(error)) throw error
+        // The provider refused this refresh token with an error that retrying cannot fix (some answer
+        // invalid_request where RFC 6749 says invalid_grant): never send it again. The access token
+        // serves until it expires; then the session ends as one without a refresh token.
+        const { refreshToken: _, ...rest } = stored
+        const next = await storeTokens(deps.store, { ...rest, gen: stored.gen + 1 })
+        deps.tabs.announce({ type: 'tokens', tokens: next })
+        deps.adopt(next)
+        deps.report(error)
+        throw error
+      }
       // Refused: perhaps another tab rotated it (a stolen lock, a frozen holder waking up) and is
       // storing the new set right now. Adopt a newer set if one appears within 2 s; a refused
       // token that is still the newest after that ends the session.
       for (let n = 0; n < 8; n++) {
         const latest = await readTokens(deps.store, deps.warn)
         if (latest && latest.gen > stored.gen) {
-          deps.adopt(latest, 'refresh')
+          deps.adopt(latest)
           return latest
         }
         await sleep(250)
@@ -128,11 +159,10 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       // Delete only if nothing newer arrived meanwhile (one transaction); else that set wins.
       const kept = (await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))) as TokenSet | undefined
       if (kept) {
-        deps.adopt(kept, 'refresh')
+        deps.adopt(kept)
         return kept
       }
-      deps.tabs.announce({ type: 'logout', gen: stored.gen })
-      deps.adopt(undefined, 'logout')
+      deps.end('logout', stored.gen)
       throw new AuthError('login_required', 'Session ended at the provider; log in', {
         cause: error,
         error: error.error,
@@ -145,9 +175,9 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
     if (claims && stored.user && claims.sub !== stored.user.sub) {
       throw new AuthError('invalid_response', 'Refreshed ID token has another sub')
     }
-    const next = await storeTokens(deps.store, toTokenSet(response, claims, Date.now(), deps.skew, stored))
+    const next = await storeTokens(deps.store, await deps.enrich(toTokenSet(response, claims, Date.now(), deps.skew, stored), stored))
     deps.tabs.announce({ type: 'tokens', tokens: next })
-    deps.adopt(next, 'refresh')
+    deps.adopt(next)
     return next
   }
 

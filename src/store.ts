@@ -16,6 +16,8 @@ export interface Store {
   update<T>(key: string, fn: (stored: unknown) => T | undefined): Promise<T | undefined>
   /** Removes `key` and resolves to what it held, atomically: a value is taken once. */
   take(key: string): Promise<unknown>
+  /** False in memory mode, and once IndexedDB has failed: then nothing outlives this page. */
+  readonly persistent: boolean
 }
 
 /** Creates the store for a client; IndexedDB is opened lazily, on first use. */
@@ -77,6 +79,9 @@ export function createKeyValueStore(name: string, kind: 'indexeddb' | 'memory', 
   }
 
   return {
+    get persistent() {
+      return !!idb
+    },
     get: (key) => guarded(() => get(key, idb), () => memory.get(key)),
     update: (key, fn) => guarded(() => onIdb(key, fn), () => inMemory(key, fn)),
     async take(key) {

@@ -3,7 +3,11 @@ import { AuthError } from './errors.js'
 import type { TokenSet } from './tokens.js'
 
 /** What tabs tell each other. Tokens travel only inside the origin (BroadcastChannel is same-origin). */
-export type TabMessage = { type: 'tokens'; tokens: TokenSet; login?: boolean } | { type: 'logout'; gen: number }
+export type TabMessage =
+  | { type: 'tokens'; tokens: TokenSet; login?: boolean }
+  | { type: 'logout'; gen: number; expired?: boolean }
+  /** A popup login ended (its `state`); the tab that opened the popup settles `login({ popup: true })`. */
+  | { type: 'popup'; state: string; error?: { code: string; message: string } }
 
 /** Cross-tab coordination for one client `name`. */
 export interface Tabs {

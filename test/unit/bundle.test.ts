@@ -12,8 +12,10 @@ describe('the shipped browser code', () => {
     types = files.filter((f) => f.endsWith('.d.ts')).map((f) => readFileSync(`dist/${f}`, 'utf8')).join('\n')
   })
 
-  it('never writes cookies, localStorage or sessionStorage (RFC 10017 §8.1)', () => {
-    expect(code).not.toMatch(/document\.cookie|localStorage|sessionStorage/)
+  it('never writes cookies or localStorage (RFC 10017 §8.1); sessionStorage only for the pending login', () => {
+    expect(code).not.toMatch(/document\.cookie|localStorage/)
+    const users = readdirSync('dist').filter((f) => f.endsWith('.js') && readFileSync(`dist/${f}`, 'utf8').includes('sessionStorage'))
+    expect(users).toEqual(['pending.js'])
   })
 
   it('has no client secret option in its types (RFC 10017 §6.3.3.1)', () => {

@@ -1,4 +1,4 @@
-import { afterEach, vi } from 'vitest'
+import { afterEach, expect, vi } from 'vitest'
 import { createAuth, type Auth, type AuthOptions } from '../../src/index.js'
 
 export const ISSUER = 'https://op.example'
@@ -191,9 +191,20 @@ export function openTab(op: FakeProvider, options: Partial<AuthOptions> = {}): A
 /** Runs login() and returns the authorization URL it navigated to. */
 export async function startLogin(auth: Auth, options?: Parameters<Auth['login']>[0]): Promise<string> {
   const assign = vi.spyOn(window.location, 'assign').mockImplementation(() => {})
-  await auth.login(options)
-  const url = String(assign.mock.calls.at(-1)?.[0])
-  assign.mockRestore()
+  // login() never settles once it navigates (the page is leaving); it rejects on a failure before.
+  let failed: unknown
+  auth.login(options).catch((err: unknown) => (failed = err ?? new Error('login rejected')))
+  let url = ''
+  try {
+    await vi.waitFor(() => {
+      if (failed) return
+      expect(assign).toHaveBeenCalled()
+    })
+    url = String(assign.mock.calls.at(-1)?.[0])
+  } finally {
+    assign.mockRestore()
+  }
+  if (failed) throw failed
   return url
 }
 

@@ -81,7 +81,7 @@ describe('handleRedirect()', () => {
     expect(replace).toHaveBeenCalled()
     expect(location.search).not.toMatch(/code|state|iss/)
     expect(auth.getState()).toMatchObject({ status: 'authenticated', user: { sub: 'ada', name: 'Ada' } })
-    expect(listener).toHaveBeenCalledWith(expect.objectContaining({ status: 'authenticated' }), { type: 'login' })
+    expect(listener).toHaveBeenCalledWith(expect.objectContaining({ status: 'authenticated' }), { type: 'login', fromOtherTab: false })
     // The code exchange carried the verifier and the exact redirect URI.
     const [exchange] = op.requests('/token', 'authorization_code')
     expect(exchange.params.get('code_verifier')).toMatch(/^[\w-]{43}$/)

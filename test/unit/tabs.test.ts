@@ -25,7 +25,7 @@ describe('tabs with Web Locks', () => {
     const seen = vi.fn()
     b.subscribe(seen)
     const token = await a.getAccessToken()
-    await vi.waitFor(() => expect(seen).toHaveBeenCalledWith(expect.objectContaining({ status: 'authenticated' }), { type: 'refresh' }))
+    await vi.waitFor(() => expect(seen).toHaveBeenCalledWith(expect.objectContaining({ status: 'authenticated' }), { type: 'refresh', fromOtherTab: true }))
     // c missed nothing either, and b answers from memory until the set is due again.
     expect(await c.getAccessToken()).toBe(token)
     expect(op.requests('/token', 'refresh_token')).toHaveLength(1)

@@ -1,0 +1,44 @@
+import { AuthError, type AuthErrorCode } from './errors.js'
+import type { AuthState } from './state.js'
+
+/** How often the opener looks whether the user closed the popup. */
+const POLL = 250
+
+/** What a popup's callback page reports to the tab that opened it (over the tabs' channel). */
+export interface PopupOutcome {
+  state: string
+  error?: { code: string; message: string }
+}
+
+/**
+ * Waits for the popup login of `state` to end: resolves with the new state once the popup's callback
+ * page has stored the tokens (every tab hears that login), rejects with the popup's error, or with
+ * `popup_closed` as soon as the user closes it. Closes the popup and leaves no timer behind.
+ */
+export function waitForPopup(
+  popup: Window,
+  state: string,
+  listen: (onOutcome: (outcome: PopupOutcome) => void) => () => void,
+  current: () => AuthState,
+): Promise<AuthState> {
+  return new Promise((resolve, reject) => {
+    const finish = (error?: AuthError) => {
+      clearInterval(poll)
+      stop()
+      try {
+        popup.close()
+      } catch {
+        /* already gone */
+      }
+      if (error) reject(error)
+      else resolve(current())
+    }
+    const stop = listen((outcome) => {
+      if (outcome.state !== state) return
+      finish(outcome.error && new AuthError(outcome.error.code as AuthErrorCode, outcome.error.message))
+    })
+    const poll = setInterval(() => {
+      if (popup.closed) finish(new AuthError('popup_closed', 'The login popup was closed before the login finished'))
+    }, POLL)
+  })
+}

@@ -1,0 +1,90 @@
+import type { AuthError } from './errors.js'
+import type { TokenSet, User } from './tokens.js'
+
+/**
+ * Where the session stands. `loading` until this tab has read the store (see {@link Auth.ready}).
+ * {@link Auth.getState} returns the same frozen object until something changes, so it can be
+ * used as a snapshot (`Object.is`) by React's `useSyncExternalStore` and similar stores.
+ */
+export interface AuthState {
+  readonly status: 'loading' | 'authenticated' | 'unauthenticated'
+  /** The user's claims (`sub`, `name`, ...): the ID token's, plus UserInfo's with `userInfo: true`. */
+  readonly user?: User
+  /** When the current access token expires (epoch ms, this browser's clock). */
+  readonly expiresAt?: number
+}
+
+/**
+ * What happened, passed to {@link Auth.subscribe} listeners with the new state.
+ * - `ready`: once per tab, when the stored session has been read.
+ * - `login`, `refresh`, `logout`: in every tab of the origin; `fromOtherTab` says whether this tab
+ *   did it or heard it from another tab.
+ * - `expired`: the access token expired and there is no (usable) refresh token: the session is over.
+ * - `warning`: a degraded but working setup (no IndexedDB, no revocation endpoint).
+ * - `error`: a background refresh failed (`error` says why; the session may still be usable).
+ */
+export interface AuthEvent {
+  readonly type: 'ready' | 'login' | 'refresh' | 'logout' | 'expired' | 'warning' | 'error'
+  /** True when another tab logged in, refreshed, logged out or saw the session expire, and this tab adopted it. */
+  readonly fromOtherTab?: boolean
+  readonly message?: string
+  readonly error?: AuthError
+}
+
+/** A subscriber; see {@link Auth.subscribe}. */
+export type AuthListener = (state: AuthState, event: AuthEvent) => void
+
+/** What the session holder does: one snapshot, replaced only on change, and the listeners. Internal. */
+export interface SessionState {
+  /** The token set this tab holds. */
+  readonly tokens: TokenSet | undefined
+  /** The current snapshot (the same object until the next change). */
+  get(): AuthState
+  /** Replaces tokens and status; returns true when the snapshot changed. */
+  set(tokens: TokenSet | undefined, user?: User): boolean
+  emit(event: AuthEvent): void
+  subscribe(listener: AuthListener): () => void
+  clear(): void
+}
+
+const LOADING: AuthState = Object.freeze({ status: 'loading' })
+
+/** Creates the holder of this tab's session state and its listeners. */
+export function createSessionState(): SessionState {
+  const listeners = new Set<AuthListener>()
+  let tokens: TokenSet | undefined
+  let snapshot = LOADING
+
+  return {
+    get tokens() {
+      return tokens
+    },
+    get: () => snapshot,
+    set(next, user = next?.user) {
+      tokens = next
+      const status = next ? 'authenticated' : 'unauthenticated'
+      const same = snapshot.status === status && snapshot.user === user && snapshot.expiresAt === next?.expiresAt
+      if (same) return false
+      snapshot = Object.freeze(next ? { status, user, expiresAt: next.expiresAt } : { status })
+      return true
+    },
+    emit(event) {
+      const state = snapshot
+      for (const listener of [...listeners]) {
+        try {
+          listener(state, event)
+        } catch (err) {
+          // One throwing listener must not starve the others; the error is still reported.
+          queueMicrotask(() => {
+            throw err
+          })
+        }
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
+    clear: () => listeners.clear(),
+  }
+}

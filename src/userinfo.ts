@@ -1,0 +1,26 @@
+import * as oauth from 'oauth4webapi'
+import { AuthError, toAuthError } from './errors.js'
+import { REQUEST_TIMEOUT, type Provider } from './metadata.js'
+import type { TokenSet, User } from './tokens.js'
+
+/**
+ * The set with the provider's UserInfo claims (OIDC Core §5.3) merged into `user`. The answer's `sub`
+ * must equal the ID token's (§5.3.4); oauth4webapi checks it, and on a mismatch nothing is merged
+ * (`invalid_response`). Loaded only by clients created with `userInfo: true`.
+ * @throws {@link AuthError} `config` without a userinfo_endpoint; as the provider's answer dictates otherwise.
+ */
+export async function withUserInfo(provider: Provider, tokens: TokenSet): Promise<TokenSet> {
+  const { as, client, options } = provider
+  const sub = tokens.user?.sub
+  if (!sub) return tokens
+  if (!as.userinfo_endpoint) throw new AuthError('config', 'userInfo: the provider has no userinfo_endpoint (add it with options.metadata)')
+  let claims: oauth.UserInfoResponse
+  try {
+    const response = await oauth.userInfoRequest(as, client, tokens.accessToken, { ...options, signal: AbortSignal.timeout(REQUEST_TIMEOUT) })
+    claims = await oauth.processUserInfoResponse(as, client, sub, response)
+  } catch (err) {
+    throw toAuthError(err, 'UserInfo')
+  }
+  // UserInfo is the more current source (name, email); the ID token's sub, iss and aud stay.
+  return { ...tokens, user: { ...tokens.user, ...claims, sub } as User }
+}
