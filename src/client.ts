@@ -169,7 +169,7 @@ export function createAuth(options: AuthOptions): Auth {
   async function enrich(next: TokenSet, previous?: TokenSet): Promise<TokenSet> {
     if (!config.userInfo || !next.user || next.idToken === previous?.idToken) return next
     try {
-      return (await import('./userinfo.js')).withUserInfo(await provider(), next)
+      return await (await import('./userinfo.js')).withUserInfo(await provider(), next)
     } catch (err) {
       report(toAuthError(err, 'UserInfo'))
       return next

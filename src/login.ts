@@ -181,19 +181,19 @@ export async function finishLogin(
     throw new AuthError('state_mismatch', 'Callback for another provider, client or redirect URI')
   }
   const provider = await loadProvider()
-  const { as, client } = provider
+  const { client } = provider
   let response: oauth.TokenEndpointResponse
   let raw: Response
   try {
     followIssuerSpelling(provider, params.get('iss'))
     // state, iss (RFC 9207, required when the provider advertises it), error=, duplicates.
-    const callback = oauth.validateAuthResponse(as, client, params, pending.state)
-    raw = await oauth.authorizationCodeGrantRequest(as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
+    const callback = oauth.validateAuthResponse(provider.as, client, params, pending.state)
+    raw = await oauth.authorizationCodeGrantRequest(provider.as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
       ...provider.options,
       signal: AbortSignal.timeout(REQUEST_TIMEOUT),
     })
     followIssuerSpelling(provider, await peekIdTokenIssuer(raw))
-    response = await oauth.processAuthorizationCodeResponse(as, client, raw, { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid })
+    response = await oauth.processAuthorizationCodeResponse(provider.as, client, raw, { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid })
   } catch (err) {
     throw toAuthError(err, 'Login')
   }

@@ -32,6 +32,8 @@ export interface FakeProviderOptions {
   token?: (params: URLSearchParams) => Response | Promise<Response | undefined> | undefined
   /** Override the API's answer. */
   api?: (request: Request) => Response | Promise<Response> | undefined
+  /** The UserInfo endpoint's claims for a live access token (default `{ sub, name, email }`); a function may answer anything. */
+  userinfo?: (token: string) => Record<string, unknown> | Response
   sub?: string
   /** Revoke the whole grant when a used refresh token comes back (oidc-provider does). Default true. */
   reuseRevokes?: boolean
@@ -65,6 +67,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     revocation_endpoint: `${ISSUER}/revoke`,
     end_session_endpoint: `${ISSUER}/logout`,
     jwks_uri: `${ISSUER}/jwks`,
+    userinfo_endpoint: `${ISSUER}/userinfo`,
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
     ...options.metadata,
@@ -121,6 +124,12 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       if (revokedGrant || refreshTokens.get(rt) !== 'live') return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
       refreshTokens.set(rt, 'used')
       return json(await issue(undefined, options.refreshedExpiresIn ?? 300))
+    }
+    if (url.href === `${ISSUER}/userinfo`) {
+      const token = request.headers.get('authorization')?.replace(/^Bearer /, '') ?? ''
+      if (!accessTokens.has(token)) return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
+      const answer = options.userinfo?.(token) ?? { sub: options.sub ?? 'ada', name: 'Ada Lovelace', email: 'ada@example.test' }
+      return answer instanceof Response ? answer : json(answer)
     }
     if (url.href === `${ISSUER}/revoke`) {
       refreshTokens.delete(params.get('token') ?? '')

@@ -15,3 +15,13 @@ afterEach(() => {
   vi.restoreAllMocks()
   vi.useRealTimers()
 })
+
+// happy-dom's URL inherits Node's static URL.parse, which returns a Node URL that fails
+// `instanceof URL` in this realm (browsers return their own); oauth4webapi relies on it.
+URL.parse = (url: string | URL, base?: string | URL) => {
+  try {
+    return new URL(url, base)
+  } catch {
+    return null
+  }
+}
