@@ -34,6 +34,17 @@ export default defineConfig({
           globalSetup: ['test/build-setup.ts', 'test/e2e/global-setup.ts'],
         },
       },
+      {
+        test: {
+          // npm pack -> fresh vite apps and a Node script outside the repo (test/package/pack.test.ts).
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 90_000,
+          hookTimeout: 150_000,
+          globalSetup: ['test/build-setup.ts'],
+        },
+      },
     ],
   },
 })
