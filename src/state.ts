@@ -5,8 +5,15 @@ import type { TokenSet, User } from './tokens.js'
  * Where the session stands. `loading` until this tab has read the store (see {@link Auth.ready}).
  * {@link Auth.getState} returns the same frozen object until something changes, so it can be
  * used as a snapshot (`Object.is`) by React's `useSyncExternalStore` and similar stores.
+ *
+ * @example
+ * ```ts
+ * const state: AuthState = await auth.ready()
+ * if (state.status === 'authenticated') console.log(state.user?.name, new Date(state.expiresAt!))
+ * ```
  */
 export interface AuthState {
+  /** `loading` until the stored session is read; then whether there is a usable session. */
   readonly status: 'loading' | 'authenticated' | 'unauthenticated'
   /** The user's claims (`sub`, `name`, ...): the ID token's, plus UserInfo's with `userInfo: true`. */
   readonly user?: User
@@ -22,16 +29,36 @@ export interface AuthState {
  * - `expired`: the access token expired and there is no (usable) refresh token: the session is over.
  * - `warning`: a degraded but working setup (no IndexedDB, no revocation endpoint).
  * - `error`: a background refresh failed (`error` says why; the session may still be usable).
+ *
+ * @example
+ * ```ts
+ * auth.subscribe((state, event) => {
+ *   if (event.type === 'refresh') console.log(event.fromOtherTab ? 'adopted from another tab' : 'this tab refreshed')
+ * })
+ * ```
  */
 export interface AuthEvent {
+  /** What happened (see above). */
   readonly type: 'ready' | 'login' | 'refresh' | 'logout' | 'expired' | 'warning' | 'error'
   /** True when another tab logged in, refreshed, logged out or saw the session expire, and this tab adopted it. */
   readonly fromOtherTab?: boolean
+  /** For `warning` and `error`: what went wrong, for a log or the user. Never a token. */
   readonly message?: string
+  /** For `error`: the failure, with its stable `code` and the provider's `error`. */
   readonly error?: AuthError
 }
 
-/** A subscriber; see {@link Auth.subscribe}. */
+/**
+ * A subscriber; see {@link Auth.subscribe}.
+ * @example
+ * ```ts
+ * const listener: AuthListener = (state, event) => {
+ *   if (event.type === 'expired') showBanner('Your session ended; please log in again')
+ *   render(state)
+ * }
+ * auth.subscribe(listener)
+ * ```
+ */
 export type AuthListener = (state: AuthState, event: AuthEvent) => void
 
 /** What the session holder does: one snapshot, replaced only on change, and the listeners. Internal. */

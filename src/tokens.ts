@@ -7,8 +7,18 @@ export const SCHEMA = 1
 /** Lifetime assumed when a token response has no `expires_in` (RFC 6749 §5.1 makes it optional). */
 export const DEFAULT_LIFETIME = 3600_000
 
-/** The user's claims, from the ID token. */
-export type User = Readonly<Record<string, unknown>> & { readonly sub: string }
+/**
+ * The user's claims: the ID token's, plus UserInfo's with `userInfo: true` (`name`, `email`, ...).
+ * @example
+ * ```ts
+ * const user: User | undefined = auth.getState().user
+ * greet(String(user?.name ?? user?.sub))
+ * ```
+ */
+export type User = Readonly<Record<string, unknown>> & {
+  /** The subject: the provider's stable identifier of the user. */
+  readonly sub: string
+}
 
 /** A stored token set. Times are epoch ms of this browser's clock. */
 export interface TokenSet {
