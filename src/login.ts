@@ -1,7 +1,8 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
 import { AuthError, toAuthError } from './errors.js'
-import { REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
+import { validatedClaims } from './id-token.js'
+import { REQUEST_TIMEOUT, type Provider } from './metadata.js'
 import type { Store } from './store.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 
