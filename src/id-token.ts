@@ -85,7 +85,8 @@ async function checkSignature(provider: Provider, raw: Response): Promise<void> 
       try {
         await verify(signal)
       } catch (err) {
-        if (before === undefined || cache.uat !== before || !noMatchingKey(err)) throw err
+        // A set fetched during this call (none cached, or oauth4webapi's own refetch) is the latest.
+        if (cache.uat !== before || !noMatchingKey(err)) throw err
         delete cache.jwks
         delete cache.uat
         await verify(signal)

@@ -163,6 +163,14 @@ describe('signing-key rotation at the provider', () => {
     expect(a.getState().status).toBe('authenticated')
   })
 
+  it('a kid unknown to a JWKS that oauth4webapi itself fetched again (a minute old) is refused without a second fetch', async () => {
+    const { op, a, rotation } = await twoTabs()
+    rotation.rotate({ publish: false })
+    vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 61_000)
+    await expect(a.getAccessToken()).rejects.toMatchObject({ code: 'invalid_response' })
+    expect(op.requests('/jwks')).toHaveLength(3)
+  })
+
   it('a kid unknown to a JWKS fetched for this very token is refused without a second fetch', async () => {
     const rotation = keyRotation()
     const op = fakeProvider({ expiresIn: 0, ...rotation.options })
