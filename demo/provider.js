@@ -10,6 +10,9 @@ import Provider from 'oidc-provider'
  * @property {string[]} appOrigins - origins of the SPA (redirect URI = origin + '/callback')
  * @property {number} [accessTokenTtl] - access token lifetime in seconds
  * @property {{ clientId: string, clientSecret: string }} [confidential] - also register a client that needs a secret
+ * @property {{ keys: object[] }} [jwks] - signing keys, private JWKs; the first RS256 key signs ID tokens (default: oidc-provider's
+ *   development keys). A key rotation: start again on the same port with the new key first.
+ * @property {any} [adapter] - oidc-provider storage adapter (default: its in-memory one, which a restart empties)
  */
 
 /** Starts the provider on 127.0.0.1; resolves when it listens. @param {ProviderOptions} options */
@@ -40,6 +43,8 @@ export async function startProvider(options) {
   }
 
   const provider = new Provider(issuer, {
+    ...(options.jwks ? { jwks: options.jwks } : {}),
+    ...(options.adapter ? { adapter: options.adapter } : {}),
     clients,
     cookies: { keys: ['oauth-tabs-demo-cookie-key-not-secret'] },
     pkce: { required: () => true },

@@ -172,7 +172,8 @@ export function createAuth(options: AuthOptions): Auth {
       return await (await import('./userinfo.js')).withUserInfo(await provider(), next)
     } catch (err) {
       report(toAuthError(err, 'UserInfo'))
-      return next
+      // Keep what UserInfo said before (same user: the ID token checks saw to that) rather than nothing.
+      return previous?.userInfo ? { ...next, userInfo: previous.userInfo } : next
     }
   }
 

@@ -1,7 +1,8 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
 import { AuthError, toAuthError } from './errors.js'
-import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
+import { validatedClaims } from './id-token.js'
+import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, type Provider } from './metadata.js'
 import type { PendingLogins } from './pending.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 

@@ -38,7 +38,8 @@ export function createProviderLoader(config: Config, store: Store): () => Promis
     [oauth.customFetch]: ((url, init) => config.fetch(url, { ...init, cache: 'no-store' })) as typeof fetch,
     // Config allows http only for loopback hosts; discovered endpoints must still be https then.
     [oauth.allowInsecureRequests]: config.issuer.protocol === 'http:' || config.tokenProxy?.startsWith('http:') === true,
-    // The provider's signing keys, fetched on the first ID token and kept for this page's life.
+    // The provider's signing keys, fetched on the first ID token, fresh for 5 minutes, fetched
+    // again when a token names a key not in them (src/id-token.ts).
     [oauth.jwksCache]: {},
   }
   const client: oauth.Client = { client_id: config.clientId }
@@ -162,21 +163,4 @@ export async function peekIdTokenIssuer(response: Response): Promise<unknown> {
   } catch {
     return undefined
   }
-}
-
-/**
- * The ID token's claims, after oauth4webapi's claim checks (iss, aud, exp, iat, nonce, azp) and a
- * signature check against the provider's JWKS: a token with `alg: none`, an HMAC alg, or a key
- * the provider does not publish is refused (OIDC Core §3.1.3.7; RFC 9700 §4.5.3.2), so a man in
- * the middle of a TLS-terminating proxy cannot hand us another user. Nothing is stored before.
- */
-export async function validatedClaims(provider: Provider, response: oauth.TokenEndpointResponse, raw: Response): Promise<oauth.IDToken | undefined> {
-  const claims = oauth.getValidatedIdTokenClaims(response)
-  if (!claims) return undefined
-  try {
-    await oauth.validateApplicationLevelSignature(provider.as, raw, provider.options)
-  } catch (err) {
-    throw toAuthError(err, 'ID token')
-  }
-  return claims
 }

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { AuthError, toAuthError } from './errors.js'
-import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
+import { validatedClaims } from './id-token.js'
+import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, type Provider } from './metadata.js'
 import type { Store } from './store.js'
 import type { Tabs } from './tabs.js'
 import { isFresh, isTokenSet, isUsable, toTokenSet, type TokenSet } from './tokens.js'
@@ -170,11 +171,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         status: error.status,
       })
     }
-    const claims = await validatedClaims(provider, response, raw!)
-    // OIDC Core §12.2: a refreshed ID token is about the same user.
-    if (claims && stored.user && claims.sub !== stored.user.sub) {
-      throw new AuthError('invalid_response', 'Refreshed ID token has another sub')
-    }
+    const claims = await validatedClaims(provider, response, raw!, stored.user)
     const next = await storeTokens(deps.store, await deps.enrich(toTokenSet(response, claims, Date.now(), deps.skew, stored), stored))
     deps.tabs.announce({ type: 'tokens', tokens: next })
     deps.adopt(next)

@@ -1,5 +1,5 @@
 import type { AuthError } from './errors.js'
-import type { TokenSet, User } from './tokens.js'
+import { userOf, type TokenSet, type User } from './tokens.js'
 
 /**
  * Where the session stands. `loading` until this tab has read the store (see {@link Auth.ready}).
@@ -68,7 +68,7 @@ export interface SessionState {
   /** The current snapshot (the same object until the next change). */
   get(): AuthState
   /** Replaces tokens and status; returns true when the snapshot changed. */
-  set(tokens: TokenSet | undefined, user?: User): boolean
+  set(tokens: TokenSet | undefined): boolean
   emit(event: AuthEvent): void
   subscribe(listener: AuthListener): () => void
   clear(): void
@@ -87,11 +87,12 @@ export function createSessionState(): SessionState {
       return tokens
     },
     get: () => snapshot,
-    set(next, user = next?.user) {
+    set(next) {
+      const sameUser = next?.user === tokens?.user && next?.userInfo === tokens?.userInfo
       tokens = next
       const status = next ? 'authenticated' : 'unauthenticated'
-      const same = snapshot.status === status && snapshot.user === user && snapshot.expiresAt === next?.expiresAt
-      if (same) return false
+      if (snapshot.status === status && sameUser && snapshot.expiresAt === next?.expiresAt) return false
+      const user = sameUser ? snapshot.user : userOf(next)
       snapshot = Object.freeze(next ? { status, user, expiresAt: next.expiresAt } : { status })
       return true
     },

@@ -30,7 +30,10 @@ export interface TokenSet {
   readonly refreshToken?: string
   readonly idToken?: string
   readonly scope?: string
+  /** The ID token's claims (the checks of a refreshed ID token compare against these). */
   readonly user?: User
+  /** The UserInfo endpoint's claims (`userInfo: true`), kept apart so they can never stand in for the ID token's. */
+  readonly userInfo?: Readonly<Record<string, unknown>>
   /** When the access token expires. */
   readonly expiresAt: number
   /** When a refresh is due: `refreshSkew` before expiry, but not before half the lifetime. */
@@ -58,9 +61,20 @@ export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | un
     idToken: response.id_token ?? previous?.idToken,
     scope: response.scope ?? previous?.scope,
     user,
+    ...(previous?.userInfo && !claims ? { userInfo: previous.userInfo } : {}),
     expiresAt: now + lifetime,
     refreshAt: now + Math.max(lifetime - skew, lifetime / 2),
   }
+}
+
+/** Claims of the ID token that are about the token itself: UserInfo never overrides them in `state.user`. */
+const PROTOCOL_CLAIMS = ['sub', 'iss', 'aud', 'azp', 'exp', 'iat', 'nbf', 'auth_time', 'nonce', 'at_hash', 'c_hash', 'sid', 'acr', 'amr']
+
+/** The user an app sees: the ID token's claims with UserInfo's profile claims over them. */
+export function userOf(tokens: TokenSet | undefined): User | undefined {
+  if (!tokens?.userInfo || !tokens.user) return tokens?.user
+  const profile = Object.fromEntries(Object.entries(tokens.userInfo).filter(([name]) => !PROTOCOL_CLAIMS.includes(name)))
+  return { ...tokens.user, ...profile }
 }
 
 /** True when a stored value is a token set this version understands. */

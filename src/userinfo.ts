@@ -1,10 +1,10 @@
 import * as oauth from 'oauth4webapi'
 import { AuthError, toAuthError } from './errors.js'
 import { REQUEST_TIMEOUT, type Provider } from './metadata.js'
-import type { TokenSet, User } from './tokens.js'
+import type { TokenSet } from './tokens.js'
 
 /**
- * The set with the provider's UserInfo claims (OIDC Core §5.3) merged into `user`. The answer's `sub`
+ * The set with the provider's UserInfo claims (OIDC Core §5.3), shown merged into `state.user`. The answer's `sub`
  * must equal the ID token's (§5.3.4); oauth4webapi checks it, and on a mismatch nothing is merged
  * (`invalid_response`). Loaded only by clients created with `userInfo: true`.
  * @throws {@link AuthError} `config` without a userinfo_endpoint; as the provider's answer dictates otherwise.
@@ -21,6 +21,5 @@ export async function withUserInfo(provider: Provider, tokens: TokenSet): Promis
   } catch (err) {
     throw toAuthError(err, 'UserInfo')
   }
-  // UserInfo is the more current source (name, email); the ID token's sub, iss and aud stay.
-  return { ...tokens, user: { ...tokens.user, ...claims, sub } as User }
+  return { ...tokens, userInfo: { ...claims } }
 }

@@ -37,6 +37,8 @@ export interface FakeProviderOptions {
   sub?: string
   /** Revoke the whole grant when a used refresh token comes back (oidc-provider does). Default true. */
   reuseRevokes?: boolean
+  /** Override the JWKS endpoint's answer (a hung or changing key set); return undefined for the default. */
+  jwks?: (request: Request) => Response | Promise<Response> | undefined
   /** A hostile provider: change the ID token's claims, header or signing key, or the whole token response. */
   tamper?: {
     claims?: (claims: Record<string, unknown>) => Record<string, unknown>
@@ -100,7 +102,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     const params = new URLSearchParams(request.method === 'POST' ? await request.clone().text() : url.search)
     log.push({ url, method: request.method, params, headers: request.headers })
     if (url.href === `${ISSUER}/.well-known/openid-configuration`) return json(metadata)
-    if (url.href === `${ISSUER}/jwks`) return json(jwks)
+    if (url.href === `${ISSUER}/jwks`) return (await options.jwks?.(request)) ?? json(jwks)
     if (url.href === `${ISSUER}/token`) {
       const custom = await options.token?.(params)
       if (custom) return custom
@@ -170,6 +172,36 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
 }
 
 export type FakeProvider = ReturnType<typeof fakeProvider>
+
+/** The key a provider rotates to (kid "k2"); see {@link keyRotation}. */
+export const rotatedKey = (await crypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as CryptoKeyPair
+const rotatedJwk = { ...(await crypto.subtle.exportKey('jwk', rotatedKey.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' }
+
+/**
+ * Signing-key rotation at the fake provider: pass `options` to {@link fakeProvider}. Before
+ * `rotate()`, ID tokens are signed with k1 and the JWKS is [k1]; after it, they are signed with
+ * k2 ({@link rotatedKey}) and the JWKS is [k2, k1], or still [k1] with `publish: false` (a `kid`
+ * that stays unknown).
+ */
+export function keyRotation() {
+  let rotated = false
+  let published = false
+  const tamper = {
+    get header() {
+      return rotated ? { alg: 'RS256', kid: 'k2' } : undefined
+    },
+    get key() {
+      return rotated ? rotatedKey.privateKey : undefined
+    },
+  }
+  return {
+    options: { tamper, jwks: () => Response.json(published ? { keys: [rotatedJwk, ...jwks.keys] } : jwks) } satisfies FakeProviderOptions,
+    rotate({ publish = true } = {}) {
+      rotated = true
+      published = publish
+    },
+  }
+}
 
 const open: Auth[] = []
 let testId = 0

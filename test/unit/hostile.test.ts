@@ -199,3 +199,26 @@ describe('broken storage', () => {
     await expect(auth.getAccessToken()).resolves.toMatch(/^at-/)
   })
 })
+
+describe('a hostile provider: ID token claims oauth4webapi leaves to us (at login)', () => {
+  const now = () => Math.floor(Date.now() / 1000)
+  it.each<[string, FakeProviderOptions['tamper']]>([
+    ['with an iat two minutes in the future', { claims: (c) => ({ ...c, iat: now() + 120 }) }],
+    ['with an iat a day in the future', { claims: (c) => ({ ...c, iat: now() + 86_400, exp: now() + 90_000 }) }],
+    ['issued to another client: one audience (a string), a foreign azp', { claims: (c) => ({ ...c, azp: 'evil' }) }],
+    ['issued to another client: one audience (an array), a foreign azp', { claims: (c) => ({ ...c, aud: ['spa'], azp: 'evil' }) }],
+  ])('is refused %s; nothing stored', async (_, tamper) => {
+    expect(await loginError(tamper)).toMatchObject({ code: 'invalid_response' })
+  })
+
+  it.each<[string, FakeProviderOptions['tamper']]>([
+    ['an iat 20 s ahead (within the clock tolerance)', { claims: (c) => ({ ...c, iat: now() + 20 }) }],
+    ['azp equal to the client', { claims: (c) => ({ ...c, azp: 'spa' }) }],
+    ['several audiences with azp equal to the client', { claims: (c) => ({ ...c, aud: ['spa', 'api'], azp: 'spa' }) }],
+  ])('is accepted with %s', async (_, tamper) => {
+    const op = fakeProvider({ tamper })
+    const auth = openTab(op)
+    await logIn(auth, op)
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', user: { sub: 'ada' } })
+  })
+})

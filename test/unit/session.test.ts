@@ -361,6 +361,17 @@ describe('userInfo: true', () => {
     expect(seen.find((e) => e.type === 'error')?.error?.code).toBe('invalid_response')
   })
 
+  it("never lets UserInfo stand in for the ID token's protocol claims; later refreshes still pass the ID token checks", async () => {
+    const op = fakeProvider({ expiresIn: 0, userinfo: () => ({ sub: 'ada', iss: 'https://evil.example', aud: 'evil', nonce: 'forged', name: 'Ada L.' }) })
+    const auth = openTab(op, { userInfo: true })
+    await logIn(auth, op)
+    expect(auth.getState().user).toMatchObject({ sub: 'ada', iss: ISSUER, aud: 'spa', name: 'Ada L.' })
+    expect(auth.getState().user?.nonce).not.toBe('forged')
+    await expect(auth.getAccessToken()).resolves.toMatch(/^at-/)
+    await expect(auth.getAccessToken({ forceRefresh: true })).resolves.toMatch(/^at-/)
+    expect(auth.getState().status).toBe('authenticated')
+  })
+
   it('asks again when a refresh brings a new ID token', async () => {
     let n = 0
     const op = fakeProvider({ expiresIn: 0, userinfo: () => ({ sub: 'ada', email: `ada${++n}@example.test` }) })
