@@ -27,6 +27,10 @@ declare const app: { use(path: string, handler: (...args: any[]) => void): void 
 declare const proxy: import('oauth-tabs/server').FetchHandler
 declare const url: string
 declare function showMessage(message: string): void
+declare function showBanner(message: string): void
+declare function render(state: import('oauth-tabs').AuthState): void
+declare function greet(name: string): void
+declare const button: HTMLButtonElement
 `,
 )
 writeFileSync(

@@ -17,7 +17,16 @@ import { isFresh, isTokenSet, isUsable, type TokenSet } from './tokens.js'
 
 export type { AuthEvent, AuthListener, AuthState } from './state.js'
 
-/** Options of {@link Auth.logout}. */
+/**
+ * Options of {@link Auth.logout}.
+ * @example
+ * ```ts
+ * import type { LogoutOptions } from 'oauth-tabs'
+ *
+ * const options: LogoutOptions = { endSession: false }
+ * await auth.logout(options)
+ * ```
+ */
 export interface LogoutOptions {
   /**
    * End the session at the provider too (RP-initiated logout) by navigating to its
@@ -26,7 +35,15 @@ export interface LogoutOptions {
   endSession?: boolean
 }
 
-/** The client returned by {@link createAuth}: plain functions, safe to destructure. */
+/**
+ * The client returned by {@link createAuth}: plain functions, safe to destructure.
+ * @example
+ * ```ts
+ * const { getAccessToken, subscribe } = auth
+ * subscribe(render)
+ * const token = await getAccessToken()
+ * ```
+ */
 export interface Auth {
   /**
    * Starts a login: authorization code with PKCE (S256), a fresh `state`, and a `nonce` when
@@ -37,7 +54,8 @@ export interface Auth {
    * `network`, `server_error` when discovery fails; `popup_blocked`, `popup_closed` and the login's own errors for a popup.
    * @example
    * ```ts
-   * button.onclick = () => auth.login({ popup: true }).then((state) => render(state.user))
+   * await auth.login({ returnTo: '/inbox' })                  // redirect: never settles
+   * button.onclick = () => auth.login({ popup: true }).then(render) // popup: resolves signed in
    * ```
    */
   login(options?: LoginOptions): Promise<AuthState>
@@ -46,6 +64,11 @@ export interface Auth {
    * Removes `code`, `state` and `iss` from the address bar whatever the outcome.
    * @throws {@link AuthError} `state_mismatch`, `access_denied`, `authorization_error`, `invalid_grant`,
    * `invalid_response`, `network`, `server_error`; stored tokens are untouched on failure.
+   * @example
+   * ```ts
+   * const result = await auth.handleRedirect()
+   * if (result) history.replaceState(null, '', result.returnTo) // always a path of this origin
+   * ```
    */
   handleRedirect(url?: string): Promise<RedirectResult | null>
   /**
@@ -64,12 +87,22 @@ export interface Auth {
    * `fetch` with `Authorization: Bearer <token>` for the allowed `apiOrigins`; other
    * requests pass through untouched. On a 401 it refreshes once and retries once.
    * @throws {@link AuthError} as {@link Auth.getAccessToken}, for allowed origins only.
+   * @example
+   * ```ts
+   * const response = await auth.fetch('https://api.example.com/me')
+   * const me = await response.json()
+   * ```
    */
   fetch: typeof fetch
   /**
    * Logs out in every tab: revokes the refresh token (RFC 7009) where the provider
    * supports it (a `warning` event says when it could not), clears the store, notifies
    * subscribers, then ends the provider session when configured.
+   * @example
+   * ```ts
+   * await auth.logout()                       // every tab; then the provider, with postLogoutRedirectUri
+   * await auth.logout({ endSession: false })  // this app only; the provider session stays
+   * ```
    */
   logout(options?: LogoutOptions): Promise<void>
   /**
@@ -82,11 +115,33 @@ export interface Auth {
    * ```
    */
   ready(): Promise<AuthState>
-  /** The current state (synchronous): the same frozen object until it changes. */
+  /**
+   * The current state (synchronous): the same frozen object until it changes.
+   * @example
+   * ```ts
+   * const { status, user } = auth.getState()
+   * if (status === 'authenticated') greet(String(user?.name ?? user?.sub))
+   * ```
+   */
   getState(): AuthState
-  /** Calls `listener` on every change, in every tab; returns the function that unsubscribes. */
+  /**
+   * Calls `listener` on every change, in every tab; returns the function that unsubscribes.
+   * @example
+   * ```ts
+   * const unsubscribe = auth.subscribe((state, event) => {
+   *   if (event.type === 'expired') showBanner('Session ended')
+   *   render(state)
+   * })
+   * ```
+   */
   subscribe(listener: AuthListener): () => void
-  /** Releases the channel, timers and listeners. The client must not be used afterwards. */
+  /**
+   * Releases the channel, timers and listeners. The client must not be used afterwards.
+   * @example
+   * ```ts
+   * auth.close() // e.g. in a test's afterEach, or when a micro-frontend unmounts
+   * ```
+   */
   close(): void
 }
 

@@ -5,6 +5,19 @@ import { AuthError } from './errors.js'
  * Options of {@link createAuth}. Only `issuer`, `clientId` and `redirectUri` are required.
  * There is deliberately no client secret: a secret in browser code is no secret
  * (RFC 10017 §6.3.3.1); providers that require one go through `tokenProxy`.
+ *
+ * @example
+ * ```ts
+ * import type { AuthOptions } from 'oauth-tabs'
+ *
+ * const options: AuthOptions = {
+ *   issuer: 'https://id.example.com',
+ *   clientId: 'my-spa',
+ *   redirectUri: `${location.origin}/callback`,
+ *   scope: 'openid profile offline_access',
+ *   userInfo: true,
+ * }
+ * ```
  */
 export interface AuthOptions {
   /** The provider's issuer identifier, e.g. `https://id.example.com`. https, or http on a loopback host. */

@@ -9,7 +9,16 @@ import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 /** A pending login lives this long: a callback arriving later is refused. */
 export const PENDING_TTL = 10 * 60_000
 
-/** Options of {@link Auth.login}. */
+/**
+ * Options of {@link Auth.login}.
+ * @example
+ * ```ts
+ * import type { LoginOptions } from 'oauth-tabs'
+ *
+ * const options: LoginOptions = { returnTo: '/inbox', params: { login_hint: 'ada@example.com' }, appState: { draft: 'Hi' } }
+ * await auth.login(options)
+ * ```
+ */
 export interface LoginOptions {
   /** Same-origin path to return to after login (default: the current page). Other origins are refused. */
   returnTo?: string
@@ -36,7 +45,16 @@ export interface LoginOptions {
   popup?: boolean
 }
 
-/** What {@link Auth.handleRedirect} resolves to after a successful login. */
+/**
+ * What {@link Auth.handleRedirect} resolves to after a successful login.
+ * @example
+ * ```ts
+ * import type { RedirectResult } from 'oauth-tabs'
+ *
+ * const result: RedirectResult | null = await auth.handleRedirect()
+ * if (result) location.assign(result.returnTo) // a path of this origin: no open redirect
+ * ```
+ */
 export interface RedirectResult {
   /**
    * The same-origin path the login was started from (or the `returnTo` given to `login`):

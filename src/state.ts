@@ -8,6 +8,8 @@ import { userOf, type TokenSet, type User } from './tokens.js'
  *
  * @example
  * ```ts
+ * import type { AuthState } from 'oauth-tabs'
+ *
  * const state: AuthState = await auth.ready()
  * if (state.status === 'authenticated') console.log(state.user?.name, new Date(state.expiresAt!))
  * ```
@@ -32,7 +34,7 @@ export interface AuthState {
  *
  * @example
  * ```ts
- * auth.subscribe((state, event) => {
+ * auth.subscribe((_, event) => {
  *   if (event.type === 'refresh') console.log(event.fromOtherTab ? 'adopted from another tab' : 'this tab refreshed')
  * })
  * ```
@@ -52,6 +54,8 @@ export interface AuthEvent {
  * A subscriber; see {@link Auth.subscribe}.
  * @example
  * ```ts
+ * import type { AuthListener } from 'oauth-tabs'
+ *
  * const listener: AuthListener = (state, event) => {
  *   if (event.type === 'expired') showBanner('Your session ended; please log in again')
  *   render(state)

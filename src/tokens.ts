@@ -11,6 +11,8 @@ export const DEFAULT_LIFETIME = 3600_000
  * The user's claims: the ID token's, plus UserInfo's with `userInfo: true` (`name`, `email`, ...).
  * @example
  * ```ts
+ * import type { User } from 'oauth-tabs'
+ *
  * const user: User | undefined = auth.getState().user
  * greet(String(user?.name ?? user?.sub))
  * ```
