@@ -58,6 +58,12 @@ export interface AuthOptions {
    * the ID token's (OIDC Core §5.3.4), else nothing is merged and an `error` event says why. Default false.
    */
   userInfo?: boolean
+  /**
+   * Push the authorization request to the provider first (PAR, RFC 9126): the browser is sent to the
+   * provider with only `client_id` and a `request_uri`. Automatic when the provider's metadata says
+   * `require_pushed_authorization_requests`. Not with `tokenProxy` (the push would need the secret). Default false.
+   */
+  pushedAuthorization?: boolean
   /** The `fetch` used for provider requests. Default: the global `fetch`. */
   fetch?: typeof fetch
 }
@@ -82,6 +88,7 @@ export interface Config {
   discoveryTtl: number
   metadata?: Readonly<Partial<AuthorizationServer>>
   userInfo: boolean
+  pushedAuthorization: boolean
   fetch: typeof fetch
 }
 
@@ -142,7 +149,10 @@ export function resolveConfig(options: AuthOptions): Config {
   if (typeof name !== 'string' || !/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 of [A-Za-z0-9_.-]')
   const storage = o.storage ?? 'indexeddb'
   if (storage !== 'indexeddb' && storage !== 'memory') fail('storage', 'must be "indexeddb" or "memory"')
-  if (o.userInfo !== undefined && typeof o.userInfo !== 'boolean') fail('userInfo', 'must be true or false')
+  for (const flag of ['userInfo', 'pushedAuthorization'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') fail(flag, 'must be true or false')
+  }
+  if (o.pushedAuthorization && o.tokenProxy) fail('pushedAuthorization', 'cannot be used with tokenProxy (pushing the request would need the client secret)')
   const params = o.authorizationParams ?? {}
   if (typeof params !== 'object' || !params || Object.values(params).some((v) => typeof v !== 'string')) fail('authorizationParams', 'must have string values')
   const metadata = o.metadata
@@ -165,6 +175,7 @@ export function resolveConfig(options: AuthOptions): Config {
     discoveryTtl: seconds('discoveryTtl', o.discoveryTtl, 86400),
     metadata,
     userInfo: o.userInfo === true,
+    pushedAuthorization: o.pushedAuthorization === true,
     // Looked up at call time, so a fetch patched after createAuth (tests, service mocks) is used.
     fetch: o.fetch ?? ((input, init) => fetch(input, init)),
   }

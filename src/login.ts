@@ -134,6 +134,8 @@ export async function startLogin(config: Config, pendingLogins: PendingLogins, p
     // An empty value drops the parameter (`prompt: ''` turns off the default prompt=consent).
     if (value) url.searchParams.set(key, value)
   }
+  // RFC 9126: pushed to the provider first when asked for, or when the provider requires it.
+  const target = config.pushedAuthorization || as.require_pushed_authorization_requests ? await (await import('./par.js')).pushAuthorizationRequest(provider, url.searchParams) : url
   const pending: Pending = {
     v: SCHEMA,
     binding: binding(config),
@@ -147,7 +149,7 @@ export async function startLogin(config: Config, pendingLogins: PendingLogins, p
   }
   // Keyed by state: logins started in two tabs do not overwrite each other.
   await pendingLogins.put(state, pending)
-  return url
+  return target
 }
 
 const binding = (config: Config) => `${config.issuer.href} ${config.clientId} ${config.redirectUri}`

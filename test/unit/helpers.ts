@@ -32,6 +32,8 @@ export interface FakeProviderOptions {
   token?: (params: URLSearchParams) => Response | Promise<Response | undefined> | undefined
   /** Override the API's answer. */
   api?: (request: Request) => Response | Promise<Response> | undefined
+  /** Override the pushed authorization request endpoint's answer (RFC 9126). */
+  par?: (params: URLSearchParams) => Response | undefined
   /** The UserInfo endpoint's claims for a live access token (default `{ sub, name, email }`); a function may answer anything. */
   userinfo?: (token: string) => Record<string, unknown> | Response
   sub?: string
@@ -57,6 +59,7 @@ export interface FakeProviderOptions {
 export function fakeProvider(options: FakeProviderOptions = {}) {
   const log: { url: URL; method: string; params: URLSearchParams; headers: Headers }[] = []
   const codes = new Map<string, { challenge: string; nonce?: string; redirectUri: string }>()
+  const pushed = new Map<string, URLSearchParams>()
   const refreshTokens = new Map<string, 'live' | 'used'>()
   const accessTokens = new Set<string>()
   let serial = 0
@@ -70,6 +73,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     end_session_endpoint: `${ISSUER}/logout`,
     jwks_uri: `${ISSUER}/jwks`,
     userinfo_endpoint: `${ISSUER}/userinfo`,
+    pushed_authorization_request_endpoint: `${ISSUER}/par`,
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
     ...options.metadata,
@@ -127,6 +131,14 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       refreshTokens.set(rt, 'used')
       return json(await issue(undefined, options.refreshedExpiresIn ?? 300))
     }
+    if (url.href === `${ISSUER}/par`) {
+      const custom = await options.par?.(params)
+      if (custom) return custom
+      if (params.has('request_uri') || params.get('client_id') !== 'spa') return json({ error: 'invalid_request' }, 400)
+      const uri = `urn:ietf:params:oauth:request_uri:${++serial}`
+      pushed.set(uri, params)
+      return json({ request_uri: uri, expires_in: 60 }, 201)
+    }
     if (url.href === `${ISSUER}/userinfo`) {
       const token = request.headers.get('authorization')?.replace(/^Bearer /, '') ?? ''
       if (!accessTokens.has(token)) return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
@@ -159,7 +171,10 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     },
     /** Registers the code the provider would issue for an authorization request URL. */
     authorize(authorizeUrl: string, extra: Record<string, string> = {}) {
-      const req = new URL(authorizeUrl).searchParams
+      const sent = new URL(authorizeUrl).searchParams
+      // A pushed request (RFC 9126): the parameters come from the push, once.
+      const req = sent.has('request_uri') ? pushed.get(sent.get('request_uri')!)! : sent
+      pushed.delete(sent.get('request_uri') ?? '')
       const code = `code-${++serial}`
       codes.set(code, { challenge: req.get('code_challenge')!, nonce: req.get('nonce') ?? undefined, redirectUri: req.get('redirect_uri')! })
       const callback = new URL(req.get('redirect_uri')!)

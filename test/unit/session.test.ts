@@ -444,3 +444,43 @@ describe('popup login', () => {
     }
   })
 })
+
+describe('pushed authorization requests (PAR, RFC 9126)', () => {
+  it('pushes the request and sends the browser with client_id and request_uri only; the login completes', async () => {
+    const op = fakeProvider()
+    const auth = openTab(op, { pushedAuthorization: true })
+    const url = new URL(await startLogin(auth))
+    expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri'])
+    expect(url.searchParams.get('client_id')).toBe('spa')
+    const push = op.requests('/par')[0].params
+    expect(push.get('code_challenge_method')).toBe('S256')
+    expect(push.get('state')).toBeTruthy()
+    expect(push.get('redirect_uri')).toBe(REDIRECT)
+    await auth.handleRedirect(op.authorize(url.href))
+    expect(auth.getState().status).toBe('authenticated')
+  })
+
+  it('is used automatically when the provider requires it', async () => {
+    const op = fakeProvider({ metadata: { require_pushed_authorization_requests: true } })
+    const url = new URL(await startLogin(openTab(op)))
+    expect(url.searchParams.has('request_uri')).toBe(true)
+    expect(url.searchParams.has('code_challenge')).toBe(false)
+  })
+
+  it('a refused push is a typed error, not a navigation to an error page; nothing pending is left', async () => {
+    const op = fakeProvider({ par: () => Response.json({ error: 'invalid_request', error_description: 'bad scope' }, { status: 400 }) })
+    const assign = vi.spyOn(window.location, 'assign').mockImplementation(() => {})
+    const err = await openTab(op, { pushedAuthorization: true }).login().catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'AuthError', error: 'invalid_request', status: 400 })
+    expect(assign).not.toHaveBeenCalled()
+  })
+
+  it('a provider without a PAR endpoint is a config error', async () => {
+    const op = fakeProvider({ metadata: { pushed_authorization_request_endpoint: undefined } })
+    await expect(openTab(op, { pushedAuthorization: true }).login()).rejects.toMatchObject({ code: 'config' })
+  })
+
+  it('is refused with tokenProxy (the push would need the secret)', () => {
+    expect(() => openTab(fakeProvider(), { pushedAuthorization: true, tokenProxy: '/api/oauth' })).toThrow(/tokenProxy/)
+  })
+})

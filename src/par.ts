@@ -1,0 +1,27 @@
+import * as oauth from 'oauth4webapi'
+import { AuthError, toAuthError } from './errors.js'
+import { REQUEST_TIMEOUT, type Provider } from './metadata.js'
+
+/**
+ * Pushes the authorization request to the provider (RFC 9126) and returns the URL to navigate to,
+ * which carries only `client_id` and the `request_uri` the provider gave back: the request's
+ * parameters never travel through the browser's address bar. Loaded only when PAR is used.
+ * @throws {@link AuthError} `config` without a `pushed_authorization_request_endpoint`; the provider's
+ * refusal as a typed error (never a navigation to an error page).
+ */
+export async function pushAuthorizationRequest(provider: Provider, params: URLSearchParams): Promise<URL> {
+  const { as, client, clientAuth, options } = provider
+  if (!as.pushed_authorization_request_endpoint) {
+    throw new AuthError('config', 'pushedAuthorization: the provider has no pushed_authorization_request_endpoint')
+  }
+  let requestUri: string
+  try {
+    const response = await oauth.pushedAuthorizationRequest(as, client, clientAuth, params, { ...options, signal: AbortSignal.timeout(REQUEST_TIMEOUT) })
+    requestUri = (await oauth.processPushedAuthorizationResponse(as, client, response)).request_uri
+  } catch (err) {
+    throw toAuthError(err, 'Pushed authorization request')
+  }
+  const url = new URL(as.authorization_endpoint!)
+  url.search = new URLSearchParams({ client_id: client.client_id, request_uri: requestUri }).toString()
+  return url
+}
