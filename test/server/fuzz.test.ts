@@ -79,6 +79,7 @@ describe('bare createServer(toNodeHandler(proxy)) in its own process', () => {
     expect(await ok.json()).toMatchObject({ access_token: 'at' })
     // Log lines stay one line each, with no control characters from the requests.
     expect(logs.length).toBeGreaterThan(0)
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
     for (const line of logs) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/)
     expect(logs.join('\n')).toContain('grant_type \\u000d\\u000aFAKE LOG\\u001b[31m')
   })

@@ -284,6 +284,7 @@ describe('createTokenProxy against a misbehaving upstream', () => {
     await proxy(formRequest('/token', codeExchange, { origin: `https://evil.example\u001b[31m` }))
     await proxy(new Request('http://proxy.local/token', { method: 'PROPFIND', headers: { origin: APP } }))
     expect(lines).toHaveLength(5)
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
     for (const line of lines) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/)
     expect(lines[0]).toContain('grant_type x\\u000d\\u000aoauth-tabs proxy: 200 ok\\u001b[2K')
     expect(lines[1]).toContain('duplicate a\\u000d\\u000aoauth-tabs')
