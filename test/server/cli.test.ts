@@ -62,7 +62,7 @@ it.each([
   ['OAUTH_PROXY_PATH', 'oauth\u001b[2J', /OAUTH_PROXY_PATH must be a path.*\\u001b/],
   ['OAUTH_TIMEOUT', '-1', /OAUTH_TIMEOUT/],
 ])('a bad %s stops it at start with one line naming the variable (exit 1, no stack)', async (name, value, message) => {
-  const env: Record<string, string> = { ...process.env, PORT: '0', OAUTH_TOKEN_ENDPOINT: 'https://op.example/token', OAUTH_CLIENT_ID: 'confidential', OAUTH_CLIENT_SECRET: SECRET, OAUTH_ALLOWED_ORIGINS: APP, OAUTH_REDIRECT_URIS: `${APP}/callback`, [name]: value }
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', OAUTH_TOKEN_ENDPOINT: 'https://op.example/token', OAUTH_CLIENT_ID: 'confidential', OAUTH_CLIENT_SECRET: SECRET, OAUTH_ALLOWED_ORIGINS: APP, OAUTH_REDIRECT_URIS: `${APP}/callback`, [name]: value }
   const child = spawn(process.execPath, ['dist/server/cli.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   stops.push(() => child.kill())
   let stderr = ''
