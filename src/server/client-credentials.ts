@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { AuthError } from '../errors.js'
 import { createUpstream, type UpstreamOptions } from './upstream.js'
+import { logSafe } from './log-safe.js'
 
 /**
  * The few Redis commands used, as ioredis spells them (`set(key, value, 'PX', ms, 'NX')`).
  * Pass an `ioredis` instance (an optional peer dependency) or anything with these methods.
+ * `status` (ioredis: `'ready'` when connected), where present, lets an instance skip Redis at
+ * once while it is known to be down instead of waiting for a command's timeout.
  */
 export interface RedisLike {
+  readonly status?: string
   get(key: string): Promise<string | null>
   set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>
   set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<unknown>
@@ -25,6 +29,15 @@ export interface ClientCredentialsOptions extends UpstreamOptions {
   key?: string
   /** Tries per renewal on network errors, 5xx and 429. Default 4. */
   maxTries?: number
+  /**
+   * Seconds to wait, after the provider refused in a way retrying cannot fix (`invalid_client`,
+   * `unauthorized_client`, `invalid_scope`, `unsupported_grant_type`, any other 4xx but 429),
+   * before asking it again; callers get the remembered error meanwhile. Doubles after each
+   * refusal in a row up to `maxRefusalBackoff`, and starts over after a success. Default 30.
+   */
+  refusalBackoff?: number
+  /** Longest wait between refused requests, in seconds. Default 600. */
+  maxRefusalBackoff?: number
   /** Receives operational lines (Redis down/up, retries); never a token or secret. Default: console.warn. */
   log?: (line: string) => void
 }
@@ -35,10 +48,30 @@ export interface ClientCredentials {
    * Resolves to a valid access token: from memory, then Redis, then the provider. However many
    * callers ask at once, one request goes upstream (per instance, or across instances with Redis).
    * Ahead of expiry the old token keeps being served while a new one is fetched.
-   * @throws {@link AuthError} `config` (`invalid_client`), `server_error`, `rate_limited`, `network`
-   * when no valid token is left and the provider cannot give one.
+   *
+   * A refusal that retrying cannot fix (a wrong secret: `invalid_client`) is remembered, in this
+   * process and, with `redis`, for every instance (key `<key>:refused`, expiring with the
+   * backoff): until `refusalBackoff` has passed, callers get the remembered error and nothing is
+   * sent, so a misconfigured fleet sends about one request per backoff, not one per call.
+   *
+   * While Redis is unreachable each instance asks the provider for itself (and logs it once);
+   * every later renewal tries Redis again (ioredis: as soon as its `status` is `ready`, else
+   * with a 1 s timeout per command), so instances share one token again at their next renewal.
+   * @throws {@link AuthError} `config` (`invalid_client`), `invalid_response`, `server_error`,
+   * `rate_limited`, `network` when no valid token is left and the provider cannot give one.
    */
   getToken(): Promise<string>
+}
+
+/** A refusal that retrying cannot fix, remembered until `until` (epoch ms). */
+interface Refused {
+  code: AuthError['code']
+  message: string
+  error?: string
+  error_description?: string
+  status?: number
+  until: number
+  backoff: number
 }
 
 interface Cached {
@@ -52,6 +85,11 @@ const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 const REDIS_TIMEOUT = 1000
 const LOCK_TTL = 30_000
 const MAX_WAIT = 30_000
+
+/** Provider errors that mean the client's own configuration is wrong (RFC 6749 §5.2). */
+const CONFIG_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_scope', 'unsupported_grant_type'])
+/** Our codes that retrying at once can fix; every other refusal is remembered for a backoff. */
+const TRANSIENT = new Set(['server_error', 'rate_limited', 'network'])
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -91,7 +129,11 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
   const redis = options.redis
   let cached: Cached | undefined
   let flight: Promise<Cached> | undefined
-  let redisDownSince: number | undefined
+  let redisDown = false
+  let refused: Refused | undefined
+  const firstBackoff = (options.refusalBackoff ?? 30) * 1000
+  const maxBackoff = Math.max(firstBackoff, (options.maxRefusalBackoff ?? 600) * 1000)
+  if (!(firstBackoff > 0)) throw new AuthError('config', 'options.refusalBackoff must be a positive number of seconds')
 
   const usable = (c: Cached | undefined, now = Date.now()): c is Cached => !!c && now < c.expiresAt
 
@@ -108,26 +150,29 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
         const json = answer.json
         if (answer.status === 200 && typeof json?.access_token === 'string') {
           const now = Date.now()
-          const lifetime = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in * 1000 : 3_600_000
+          // A number (or a numeric string, as some providers send), at most a day; else an hour.
+          const seconds = Number(json.expires_in)
+          const lifetime = Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 86_400) * 1000 : 3_600_000
           return { accessToken: json.access_token, expiresAt: now + lifetime, refreshAt: now + Math.max(lifetime - margin, lifetime / 2) }
         }
         const providerError = typeof json?.error === 'string' ? json.error : undefined
         const status = answer.status
         const retryable = status === 429 || status >= 500
         error = new AuthError(
-          status === 429 ? 'rate_limited' : status >= 500 ? 'server_error' : providerError === 'invalid_client' ? 'config' : 'invalid_response',
-          `client_credentials refused: HTTP ${status}${providerError ? ` ${providerError}` : ''}${json ? '' : ' (not JSON)'}`,
-          { status, error: providerError, error_description: typeof json?.error_description === 'string' ? json.error_description : undefined },
+          status === 429 ? 'rate_limited' : status >= 500 ? 'server_error' : CONFIG_ERRORS.has(providerError ?? '') ? 'config' : 'invalid_response',
+          `client_credentials refused: HTTP ${status}${providerError ? ` ${logSafe(providerError, 40)}` : ''}${json ? '' : ' (not JSON)'}`,
+          { status, error: providerError?.slice(0, 512), error_description: typeof json?.error_description === 'string' ? json.error_description.slice(0, 512) : undefined },
         )
         if (!retryable) throw error
         const retryAfter = answer.headers.get('retry-after')
-        if (retryAfter) wait = Number.isFinite(Number(retryAfter)) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - Date.now()
+        if (retryAfter) wait = /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - Date.now()
+        if (!Number.isFinite(wait)) wait = undefined
       } catch (err) {
         if (err instanceof AuthError) {
           if (!['server_error', 'rate_limited'].includes(err.code)) throw err
           error = err
         } else {
-          error = new AuthError('network', `client_credentials: provider unreachable (${(err as Error)?.name})`, { cause: err })
+          error = new AuthError('network', `client_credentials: provider unreachable (${logSafe((err as Error)?.name, 40)})`, { cause: err })
         }
       }
       if (n >= maxTries) throw error
@@ -145,21 +190,71 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
       return undefined
     }
   }
+  const parseRefused = (raw: string | null): Refused | undefined => {
+    try {
+      const value = raw ? (JSON.parse(raw) as Refused) : undefined
+      return typeof value?.code === 'string' && typeof value.until === 'number' && typeof value.backoff === 'number' ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The error callers get while a refusal is remembered: the provider's, and when we ask again. */
+  const refusedError = (r: Refused) =>
+    new AuthError(r.code, `${r.message}; not asking the provider again for ${Math.max(0, Math.ceil((r.until - Date.now()) / 1000))} s (fix the configuration)`, {
+      error: r.error,
+      error_description: r.error_description,
+      status: r.status,
+    })
+
+  /** Asks the provider, and remembers a refusal that retrying cannot fix (doubling the backoff). */
+  async function ask(): Promise<Cached> {
+    try {
+      const next = await fromProvider()
+      refused = undefined
+      return next
+    } catch (err) {
+      if (err instanceof AuthError && !TRANSIENT.has(err.code)) {
+        const backoff = refused ? Math.min(refused.backoff * 2, maxBackoff) : firstBackoff
+        refused = { code: err.code, message: err.message, error: err.error, error_description: err.error_description, status: err.status, until: Date.now() + backoff, backoff }
+        log(`oauth-tabs client_credentials: ${err.message}; next request to the provider in ${backoff / 1000} s`)
+      }
+      throw err
+    }
+  }
 
   /** Through Redis: read; else take the lock (SET NX PX) and ask the provider; else wait for the holder's token. */
   async function viaRedis(client: RedisLike): Promise<Cached> {
     const fresh = (c: Cached | undefined): c is Cached => !!c && Date.now() < c.refreshAt
+    /** Another instance's remembered refusal: adopt it, and answer with it. */
+    const checkRefused = async () => {
+      const shared = parseRefused(await withTimeout(client.get(`${key}:refused`)))
+      if (shared && Date.now() < shared.until) {
+        refused = shared
+        throw refusedError(shared)
+      }
+    }
     const deadline = Date.now() + LOCK_TTL
     while (Date.now() < deadline) {
       const stored = parse(await withTimeout(client.get(key)))
       if (fresh(stored)) return stored
+      await checkRefused()
       const owner = randomUUID()
       if (await withTimeout(client.set(`${key}:lock`, owner, 'PX', LOCK_TTL, 'NX'))) {
         try {
-          // Double check: the previous holder may have stored a token just before we locked.
+          // Double check: the previous holder may have stored a token (or a refusal) just before we locked.
           const again = parse(await withTimeout(client.get(key)))
           if (fresh(again)) return again
-          const next = await fromProvider()
+          await checkRefused()
+          let next: Cached
+          try {
+            next = await ask()
+          } catch (err) {
+            if (refused && err instanceof AuthError && !TRANSIENT.has(err.code)) {
+              await withTimeout(client.set(`${key}:refused`, JSON.stringify(refused), 'PX', refused.backoff)).catch(() => {})
+            }
+            throw err
+          }
           await withTimeout(client.set(key, JSON.stringify(next), 'PX', Math.max(1, next.expiresAt - Date.now())))
           return next
         } finally {
@@ -169,29 +264,42 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
       await sleep(25 + Math.random() * 50)
     }
     // The holder neither finished nor let its lock expire: ask ourselves rather than fail.
-    return fromProvider()
+    return ask()
   }
 
+  /** Redis is worth trying: always, unless it is known down and the client says it still is. */
+  const tryRedis = (client: RedisLike) => !redisDown || typeof client.status !== 'string' || client.status === 'ready' || client.status === 'wait'
+
   async function renew(): Promise<Cached> {
-    if (redis && (redisDownSince === undefined || Date.now() - redisDownSince > 30_000)) {
+    if (redis && tryRedis(redis)) {
       try {
         const result = await viaRedis(redis)
-        if (redisDownSince !== undefined) log('oauth-tabs client_credentials: Redis is back; sharing tokens again')
-        redisDownSince = undefined
+        refused = undefined
+        if (redisDown) log('oauth-tabs client_credentials: Redis is back; sharing tokens again')
+        redisDown = false
         return result
       } catch (err) {
-        if (err instanceof AuthError) throw err
-        if (redisDownSince === undefined) log(`oauth-tabs client_credentials: Redis unavailable (${(err as Error)?.message}); using this instance's own cache`)
-        redisDownSince = Date.now()
+        if (err instanceof AuthError) {
+          if (redisDown) log('oauth-tabs client_credentials: Redis is back; sharing tokens again')
+          redisDown = false
+          throw err
+        }
+        if (!redisDown) log(`oauth-tabs client_credentials: Redis unavailable (${logSafe((err as Error)?.message, 120)}); using this instance's own cache until it answers again`)
+        redisDown = true
       }
     }
-    return fromProvider()
+    return ask()
   }
 
   return {
     async getToken() {
       const now = Date.now()
       if (cached && now < cached.refreshAt) return cached.accessToken
+      // A refusal retrying cannot fix: answer with it (or the old token) until the backoff ends.
+      if (refused && now < refused.until) {
+        if (usable(cached, now)) return cached.accessToken
+        throw refusedError(refused)
+      }
       flight ??= renew()
         .then((next) => (cached = next))
         .finally(() => (flight = undefined))

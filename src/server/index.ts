@@ -1,7 +1,7 @@
 export { createTokenProxy } from './proxy.js'
 export type { FetchHandler, TokenProxyOptions } from './proxy.js'
 export { toNodeHandler } from './node.js'
-export type { NodeHandler } from './node.js'
+export type { NodeHandler, NodeHandlerOptions } from './node.js'
 export { createClientCredentials } from './client-credentials.js'
 export type { ClientCredentials, ClientCredentialsOptions, RedisLike } from './client-credentials.js'
 export type { ClientAuthentication, UpstreamOptions } from './upstream.js'

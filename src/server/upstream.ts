@@ -18,8 +18,10 @@ export interface UpstreamOptions {
   clientSecret?: string
   /** Default `client_secret_basic` (the secret stays out of the body). */
   clientAuthentication?: ClientAuthentication
-  /** Milliseconds before an upstream call is abandoned. Default 10000. */
+  /** Milliseconds for a whole upstream exchange (headers and body) before it is abandoned. Default 10000. */
   timeout?: number
+  /** Largest upstream answer read, in bytes; a larger one is refused (`server_error`). Default 65536. */
+  maxAnswerBytes?: number
   /** The fetch used upstream. Default: the global fetch. */
   fetch?: typeof fetch
 }
@@ -47,6 +49,50 @@ function checkUrl(option: string, value: string | undefined): string | undefined
   return url.href
 }
 
+/**
+ * Reads a response body as text, at most `cap` bytes, before `signal` aborts. A stalled body
+ * rejects with the signal's reason (a `TimeoutError`), never with a parse error.
+ */
+async function readCapped(response: Response, cap: number, signal: AbortSignal): Promise<string> {
+  const tooLarge = () => new AuthError('server_error', `Provider answer over ${cap} bytes (options.maxAnswerBytes)`)
+  if (Number(response.headers.get('content-length')) > cap) {
+    await response.body?.cancel().catch(() => {})
+    throw tooLarge()
+  }
+  if (!response.body) return ''
+  const reader = response.body.getReader()
+  const stop = () => void reader.cancel(signal.reason).catch(() => {})
+  signal.addEventListener('abort', stop, { once: true })
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    signal.throwIfAborted()
+    for (;;) {
+      const { done, value } = await reader.read()
+      signal.throwIfAborted()
+      if (done) break
+      size += value.byteLength
+      if (size > cap) {
+        await reader.cancel().catch(() => {})
+        throw tooLarge()
+      }
+      chunks.push(value)
+    }
+  } catch (err) {
+    if (signal.aborted) throw signal.reason
+    throw err
+  } finally {
+    signal.removeEventListener('abort', stop)
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return new TextDecoder().decode(bytes)
+}
+
 /** The upstream: fixed by configuration (never by a request), with the secret held here. */
 export function createUpstream(options: UpstreamOptions) {
   const secret = options.clientSecret ?? globalThis.process?.env?.OAUTH_CLIENT_SECRET
@@ -61,6 +107,9 @@ export function createUpstream(options: UpstreamOptions) {
   const fixed = { token: checkUrl('tokenEndpoint', options.tokenEndpoint), revocation: checkUrl('revocationEndpoint', options.revocationEndpoint) }
   const fetchFn = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init))
   const timeout = options.timeout ?? 10_000
+  const maxAnswer = options.maxAnswerBytes ?? 65_536
+  if (!(timeout > 0)) throw new AuthError('config', 'options.timeout must be a positive number of milliseconds')
+  if (!(maxAnswer > 0)) throw new AuthError('config', 'options.maxAnswerBytes must be a positive number of bytes')
   let endpoints: Promise<{ token: string; revocation?: string }> | undefined
 
   async function discover() {
@@ -98,24 +147,28 @@ export function createUpstream(options: UpstreamOptions) {
       throw err
     })),
     /**
-     * POSTs a form to `url` with the client's credentials. Never follows redirects (a 307 would
-     * replay the secret elsewhere: RFC 9700 §4.12); times out; reads JSON only.
+     * POSTs a form to `url` with the client's credentials (and `extraHeaders`, such as a DPoP
+     * proof). Never follows redirects (a 307 would replay the secret elsewhere: RFC 9700 §4.12);
+     * one deadline covers headers and body (a `TimeoutError` when it passes); reads JSON only,
+     * at most `maxAnswerBytes` (an {@link AuthError} `server_error` beyond).
      */
-    async post(url: string, params: URLSearchParams): Promise<UpstreamAnswer> {
+    async post(url: string, params: URLSearchParams, extraHeaders: Record<string, string> = {}): Promise<UpstreamAnswer> {
       const body = new URLSearchParams(params)
-      const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+      const headers = new Headers({ ...extraHeaders, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
       authenticate(body, headers)
-      const response = await fetchFn(url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(timeout), cache: 'no-store' })
+      const signal = AbortSignal.timeout(timeout)
+      const response = await fetchFn(url, { method: 'POST', body, headers, redirect: 'manual', signal, cache: 'no-store' })
       let json: Record<string, unknown> | undefined
       if (/^application\/(.+\+)?json/i.test(response.headers.get('content-type') ?? '')) {
+        const text = await readCapped(response, maxAnswer, signal)
         try {
-          const parsed: unknown = await response.json()
+          const parsed: unknown = JSON.parse(text)
           if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>
         } catch {
           /* not JSON after all */
         }
       } else {
-        await response.body?.cancel()
+        await response.body?.cancel().catch(() => {})
       }
       return { status: response.status, headers: response.headers, json }
     },

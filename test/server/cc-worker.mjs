@@ -12,16 +12,19 @@ const source = createClientCredentials({
   clientSecret: process.env.SECRET,
   margin: 1,
   redis,
+  ...(process.env.BACKOFF ? { refusalBackoff: Number(process.env.BACKOFF), maxRefusalBackoff: Number(process.env.MAX_BACKOFF) } : {}),
   log: (line) => logs.push(line),
 })
 
 process.on('message', async (message) => {
   if (message.round) {
     try {
-      const tokens = await Promise.all(Array.from({ length: message.round }, () => source.getToken()))
-      process.send({ tokens: [...new Set(tokens)], logs })
+      const results = await Promise.allSettled(Array.from({ length: message.round }, () => source.getToken()))
+      const rejected = results.filter((r) => r.status === 'rejected')
+      if (rejected.length) process.send({ error: String(rejected[0].reason), code: rejected[0].reason.code, errors: rejected.length, logs })
+      else process.send({ tokens: [...new Set(results.map((r) => r.value))], logs })
     } catch (err) {
-      process.send({ error: String(err), logs })
+      process.send({ error: String(err), code: err.code, logs })
     }
   }
   if (message.exit) {
@@ -30,4 +33,5 @@ process.on('message', async (message) => {
   }
 })
 // Ready once connected: commands before that would fail (no offline queue) and count as Redis down.
-redis.once('ready', () => process.send({ ready: true }))
+// Every later 'ready' (a reconnection) is reported too.
+redis.on('ready', () => process.send({ ready: true }))

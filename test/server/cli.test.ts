@@ -53,3 +53,23 @@ it('npx oauth-tabs-server: the proxy as a process configured by environment', as
   expect((await post('https://evil.example')).status).toBe(403)
   expect(upstream.received).toHaveLength(1)
 })
+
+it.each([
+  ['PORT', 'abc', /PORT must be a port number/],
+  ['OAUTH_CLIENT_AUTH', 'client_secret_jwt', /OAUTH_CLIENT_AUTH/],
+  ['OAUTH_ALLOWED_ORIGINS', 'app.example.com', /OAUTH_ALLOWED_ORIGINS/],
+  ['OAUTH_TOKEN_ENDPOINT', 'http://op.example/token', /OAUTH_TOKEN_ENDPOINT/],
+  ['OAUTH_PROXY_PATH', 'oauth\u001b[2J', /OAUTH_PROXY_PATH must be a path.*\\u001b/],
+  ['OAUTH_TIMEOUT', '-1', /OAUTH_TIMEOUT/],
+])('a bad %s stops it at start with one line naming the variable (exit 1, no stack)', async (name, value, message) => {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', OAUTH_TOKEN_ENDPOINT: 'https://op.example/token', OAUTH_CLIENT_ID: 'confidential', OAUTH_CLIENT_SECRET: SECRET, OAUTH_ALLOWED_ORIGINS: APP, OAUTH_REDIRECT_URIS: `${APP}/callback`, [name]: value }
+  const child = spawn(process.execPath, ['dist/server/cli.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  stops.push(() => child.kill())
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => (stderr += chunk))
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  expect(code).toBe(1)
+  expect(stderr).toMatch(message)
+  expect(stderr.trim().split('\n')).toHaveLength(1)
+  expect(stderr).not.toContain(SECRET)
+})

@@ -179,8 +179,123 @@ describe('createTokenProxy against a misbehaving upstream', () => {
     await up.close()
   })
 
+  it('passes back only error, error_description and error_uri of an upstream that echoes its request (secret included)', async () => {
+    const echo = (status: number) =>
+      fakeUpstream((req, res, body) => {
+        res.writeHead(status, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'd'.repeat(2000), error_uri: 'https://op.example/e', error_code: 7, headers: req.headers, body, host: req.headers.host }))
+      })
+    for (const clientAuthentication of ['client_secret_basic', 'client_secret_post'] as const) {
+      const up = await echo(400)
+      const response = await make(`${up.url}/token`, { clientAuthentication })(formRequest('/token', codeExchange))
+      const text = await response.text()
+      expect(response.status).toBe(400)
+      expect(Object.keys(JSON.parse(text)).sort()).toEqual(['error', 'error_description', 'error_uri'])
+      expect(JSON.parse(text).error_description).toHaveLength(512)
+      for (const leak of [SECRET, Buffer.from(`confidential:${SECRET}`).toString('base64'), up.url.slice(7)]) expect(text).not.toContain(leak)
+      await up.close()
+    }
+    // A 200 that is no token response (no access_token) is a 502, with nothing of it.
+    const up = await fakeUpstream((req, res, body) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ echoed: req.headers.authorization, body }))
+    })
+    const response = await make(`${up.url}/token`)(formRequest('/token', codeExchange))
+    const text = await response.text()
+    expect(response.status).toBe(502)
+    expect(JSON.parse(text)).toMatchObject({ error: 'server_error' })
+    expect(text).not.toContain(Buffer.from(`confidential:${SECRET}`).toString('base64'))
+    // An error status whose JSON carries no OAuth error: 502, nothing of it.
+    const bare = await fakeUpstream((req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ message: `bad credentials ${req.headers.authorization}` }))
+    })
+    const unauthorized = await make(`${bare.url}/token`)(formRequest('/token', codeExchange))
+    expect(unauthorized.status).toBe(502)
+    expect(await unauthorized.text()).not.toContain('Basic')
+    await up.close()
+    await bare.close()
+  })
+
+  it('times the whole exchange: a body that stalls after the headers is a 504, not a 502', async () => {
+    const up = await fakeUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"access_token":"at",') // and nothing more
+    })
+    const response = await make(`${up.url}/token`, { timeout: 300 })(formRequest('/token', codeExchange))
+    expect(response.status).toBe(504)
+    expect(await response.json()).toMatchObject({ error: 'temporarily_unavailable' })
+    await up.close()
+  })
+
+  it('caps the upstream answer (64 KiB by default): declared or streamed, a larger one is a 502', async () => {
+    const big = JSON.stringify({ access_token: 'at', pad: 'x'.repeat(70_000) })
+    const declared = await fakeUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(big) })
+      res.end(big)
+    })
+    const streamed = await fakeUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }) // chunked, no length
+      res.end(big)
+    })
+    for (const up of [declared, streamed]) {
+      const response = await make(`${up.url}/token`)(formRequest('/token', codeExchange))
+      expect(response.status).toBe(502)
+      expect(await response.json()).toMatchObject({ error: 'server_error', error_description: 'Provider answer too large' })
+      await up.close()
+    }
+    const small = await fakeUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(big)
+    })
+    expect((await make(`${small.url}/token`, { maxAnswerBytes: 100_000 })(formRequest('/token', codeExchange))).status).toBe(200)
+    await small.close()
+  })
+
+  it('CORS exposes Retry-After, WWW-Authenticate and DPoP-Nonce; forwards them from upstream and the DPoP proof to it', async () => {
+    const up = await fakeUpstream((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json', 'retry-after': '7', 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'n-1', 'x-internal': 'secret-host' })
+      res.end(JSON.stringify({ error: 'use_dpop_nonce' }))
+    })
+    const proof = 'eyJhbGciOiJFUzI1NiJ9.eyJqdGkiOiIxIn0.c2ln'
+    const response = await make(`${up.url}/token`)(formRequest('/token', codeExchange, { dpop: proof }))
+    expect(response.status).toBe(400)
+    expect(response.headers.get('access-control-expose-headers')).toBe('retry-after, www-authenticate, dpop-nonce')
+    expect(response.headers.get('retry-after')).toBe('7')
+    expect(response.headers.get('www-authenticate')).toBe('DPoP error="use_dpop_nonce"')
+    expect(response.headers.get('dpop-nonce')).toBe('n-1')
+    expect(response.headers.get('x-internal')).toBeNull()
+    expect(up.received[0].headers.dpop).toBe(proof)
+    // A DPoP header that is no compact JWS never reaches the provider.
+    const bad = await make(`${up.url}/token`)(formRequest('/token', codeExchange, { dpop: 'a.b' }))
+    expect(bad.status).toBe(400)
+    expect(await bad.json()).toMatchObject({ error: 'invalid_dpop_proof' })
+    expect(up.received).toHaveLength(1)
+    await up.close()
+  })
+
+  it('escapes CR, LF and control characters of request-derived values in log lines', async () => {
+    const lines: string[] = []
+    const proxy = make('https://op.example/token', { log: (line) => lines.push(line) })
+    const inject = '\r\noauth-tabs proxy: 200 ok\u001b[2K'
+    await proxy(formRequest('/token', { grant_type: `x${inject}` }))
+    await proxy(new Request('http://proxy.local/token', { method: 'POST', headers: { origin: APP, 'content-type': 'application/x-www-form-urlencoded' }, body: `a${encodeURIComponent(inject)}=1&a${encodeURIComponent(inject)}=2` }))
+    await proxy(new Request(`http://proxy.local/x${encodeURIComponent('\n')}y`, { method: 'POST', headers: { origin: APP } }))
+    await proxy(formRequest('/token', codeExchange, { origin: `https://evil.example\u001b[31m` }))
+    await proxy(new Request('http://proxy.local/token', { method: 'PROPFIND', headers: { origin: APP } }))
+    expect(lines).toHaveLength(5)
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    for (const line of lines) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/)
+    expect(lines[0]).toContain('grant_type x\\u000d\\u000aoauth-tabs proxy: 200 ok\\u001b[2K')
+    expect(lines[1]).toContain('duplicate a\\u000d\\u000aoauth-tabs')
+    expect(lines[3]).toContain('origin https://evil.example\\u001b[31m')
+    expect(lines[4]).toContain('method PROPFIND')
+  })
+
   it('refuses bad configuration with typed errors', () => {
     expect(() => createTokenProxy({ tokenEndpoint: 'https://op.example/token', clientId: 'c', clientSecret: 's', allowedOrigins: [], redirectUris: ['https://a/cb'] })).toThrow(AuthError)
+    expect(() => createTokenProxy({ tokenEndpoint: 'https://op.example/token', clientId: 'c', clientSecret: 's', allowedOrigins: ['not a url'], redirectUris: ['https://a/cb'] })).toThrow(AuthError)
+    expect(() => createTokenProxy({ tokenEndpoint: 'https://op.example/token', clientId: 'c', clientSecret: 's', allowedOrigins: [APP], redirectUris: ['/relative'] })).toThrow(AuthError)
     expect(() => createTokenProxy({ tokenEndpoint: 'http://op.example/token', clientId: 'c', clientSecret: 's', allowedOrigins: [APP], redirectUris: ['https://a/cb'] })).toThrow(/https/)
     expect(() => createTokenProxy({ tokenEndpoint: 'https://op.example/token', clientId: 'c', allowedOrigins: [APP], redirectUris: ['https://a/cb'] })).toThrow(/clientSecret/)
     expect(() => createTokenProxy({ tokenEndpoint: 'https://op.example/token', clientId: 'c', clientSecret: 's', allowedOrigins: [APP], redirectUris: [], grantTypes: ['client_credentials' as never] })).toThrow(/grantTypes/)
