@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
 import { AuthError, toAuthError } from './errors.js'
 import { REQUEST_TIMEOUT, validatedClaims, type Provider } from './metadata.js'
+import { safeReturnTo as sameOriginPath } from './return-to.js'
 import type { Store } from './store.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 
@@ -35,20 +36,6 @@ interface Pending {
 
 /** Parameters the callback URL loses once handled (RFC 9700 §4.2.4: no code in history). */
 const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']
-
-/** `returnTo` as a path on this origin, or a `config` error (RFC 9700 §4.11.1: no open redirector). */
-function sameOriginPath(returnTo: string | undefined): string {
-  let url: URL | undefined
-  try {
-    url = new URL(returnTo ?? location.href, location.href)
-  } catch {
-    /* reported below */
-  }
-  if (url?.origin !== location.origin || (returnTo !== undefined && typeof returnTo !== 'string')) {
-    throw new AuthError('config', `returnTo must be a path on this origin; got ${typeof returnTo === 'string' ? JSON.stringify(returnTo) : typeof returnTo}`)
-  }
-  return url.pathname + url.search + url.hash
-}
 
 /** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to. */
 export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<URL> {
