@@ -37,12 +37,17 @@ export type AuthErrorCode =
 
 /** Extra details of an {@link AuthError}. */
 export interface AuthErrorInit {
-  /** The underlying error, kept for debugging. */
+  /**
+   * The underlying error, for debugging. It is not kept as given: the error keeps a sanitized
+   * copy (see {@link AuthError}), never a Response, a body or a library's error object.
+   */
   cause?: unknown
   /** The provider's own error code, as sent (`invalid_grant`, `access_denied`, ...). */
   error?: string
-  /** The provider's `error_description`, as sent. */
+  /** The provider's `error_description`, as sent (token-like strings redacted). */
   error_description?: string
+  /** The provider's `error_uri`, as sent. */
+  error_uri?: string
   /** The HTTP status of the response that failed, where there was one. */
   status?: number
   /** For `insufficient_scope`: the scope the API asked for. */
@@ -50,8 +55,13 @@ export interface AuthErrorInit {
 }
 
 /**
- * The one error type oauth-tabs throws. `code` is ours and stable; `error` and
- * `error_description` are the provider's, where it sent them.
+ * The one error type oauth-tabs throws. `code` is ours and stable; `error`,
+ * `error_description` and `error_uri` are the provider's (RFC 6749 §5.2), where it sent them.
+ *
+ * No token, authorization code or PKCE verifier is reachable from an `AuthError`, so it is safe
+ * to log and to hand to error reporters: its `cause` chain holds only sanitized copies
+ * (`name`, `code`, a message with token-like strings redacted), never the provider's response
+ * or its body, and provider-sent text has token-like strings replaced by `[redacted]`.
  *
  * @example
  * ```ts
@@ -71,8 +81,10 @@ export class AuthError extends Error {
   declare readonly code: AuthErrorCode
   /** The provider's error code, as sent. */
   declare readonly error?: string
-  /** The provider's error description, as sent. */
+  /** The provider's error description, as sent (token-like strings redacted). */
   declare readonly error_description?: string
+  /** The provider's `error_uri`, as sent. */
+  declare readonly error_uri?: string
   /** The HTTP status involved, where there was one. */
   declare readonly status?: number
   /** For `insufficient_scope`: the scope the API requires. */
@@ -81,12 +93,78 @@ export class AuthError extends Error {
   /**
    * @param code - the stable code
    * @param message - what failed and what to do about it; never a token, code or secret
-   * @param init - provider error fields, status and cause
+   * (token-like strings are redacted all the same)
+   * @param init - provider error fields, status and cause (kept only as a sanitized copy)
    */
   constructor(code: AuthErrorCode, message: string, init: AuthErrorInit = {}) {
-    super(message, { cause: init.cause })
-    Object.assign(this, { name: 'AuthError', code, error: init.error, error_description: init.error_description, status: init.status, scope: init.scope })
+    const cause = sanitizedCause(init.cause)
+    super(providerText(message, 2000), cause === undefined ? undefined : { cause })
+    Object.assign(this, {
+      name: 'AuthError',
+      code,
+      error: providerText(init.error, 200),
+      error_description: providerText(init.error_description, 1000),
+      error_uri: providerText(init.error_uri, 1000),
+      status: init.status,
+      scope: providerText(init.scope, 1000),
+    })
   }
+}
+
+/**
+ * Replaces token-like runs in `text` with `[redacted]`: 20 or more characters of the base64url
+ * (or base64) alphabet with a letter and a digit, or 40 or more of them (JWTs, refresh tokens,
+ * codes, verifiers, Basic credentials). Plain words, paths and OAuth error codes are kept.
+ */
+function redact(text: string): string {
+  return text.replace(/[\w+/-]{20,}=*(?:\.[\w+/-]*=*)*/g, (run) => (run.length >= 40 || (/\d/.test(run) && /[A-Za-z]/.test(run)) ? '[redacted]' : run))
+}
+
+/** A provider- or library-sent string, fit for an error: control characters gone, redacted, capped. */
+function providerText(value: unknown, max: number): string | undefined {
+  if (typeof value !== 'string') return undefined
+  // eslint-disable-next-line no-control-regex
+  const text = redact(value.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' '))
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
+
+/**
+ * A copy of `cause` that is safe to keep: an `Error` with the original's `name`, string `code`
+ * and message (redacted; a JSON parser's message, which quotes the body, is dropped), and the
+ * same for its own cause when that is an error, at most 3 deep. Responses, bodies, URLSearchParams
+ * and other objects are not kept (a Response becomes `Response: HTTP <status>`). An AuthError
+ * is already clean and is kept as it is.
+ */
+function sanitizedCause(cause: unknown, depth = 0): Error | undefined {
+  if (cause === undefined || cause === null || depth > 3) return undefined
+  if (cause instanceof AuthError) return cause
+  try {
+    if (typeof Response !== 'undefined' && cause instanceof Response) return copy('Response', undefined, `HTTP ${cause.status}`)
+    if (typeof cause !== 'object' && typeof cause !== 'function') return copy('Error', undefined, typeof cause === 'string' ? cause : typeof cause)
+    const { name, message, code } = cause as { name?: unknown; message?: unknown; code?: unknown }
+    if (typeof message !== 'string') return undefined
+    const safeName = typeof name === 'string' && /^[\w$.]{1,64}$/.test(name) ? name : 'Error'
+    const safeCode = typeof code === 'string' && /^[\w.:-]{1,64}$/.test(code) ? code : undefined
+    const text = safeName === 'SyntaxError' ? 'invalid JSON' : message
+    // Only errors (and a Response, as its status) are followed: oauth4webapi keeps bodies,
+    // claims and callback parameters as `cause`, which are dropped here.
+    const inner = (cause as { cause?: unknown }).cause
+    const nested = inner instanceof Error || (typeof Response !== 'undefined' && inner instanceof Response) ? sanitizedCause(inner, depth + 1) : undefined
+    return copy(safeName, safeCode, text, nested)
+  } catch {
+    // A cause whose properties throw when read: keep nothing of it.
+    return undefined
+  }
+}
+
+function copy(name: string, code: string | undefined, message: string, cause?: Error): Error {
+  const text = providerText(message, 500) ?? ''
+  const error = new Error(text, cause ? { cause } : undefined)
+  Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true, enumerable: false })
+  if (code) Object.defineProperty(error, 'code', { value: code, writable: true, configurable: true, enumerable: true })
+  // The copy's own stack would point here, not where the original was thrown: keep only its header.
+  Object.defineProperty(error, 'stack', { value: `${name}: ${text}`, writable: true, configurable: true, enumerable: false })
+  return error
 }
 
 /** Provider error codes (RFC 6749 §5.2, §4.1.2.1) that have a code of their own here. */
@@ -101,21 +179,44 @@ const OWN_CODES: Record<string, AuthErrorCode> = {
 const byStatus = (status: number | undefined, otherwise: AuthErrorCode): AuthErrorCode =>
   status === 429 ? 'rate_limited' : status! >= 500 ? 'server_error' : otherwise
 
+/** A member of a provider's error answer, if it is a string. */
+const field = (source: unknown, name: string): string | undefined => {
+  const value = source instanceof URLSearchParams ? source.get(name) : (source as Record<string, unknown> | undefined)?.[name]
+  return typeof value === 'string' ? value : undefined
+}
+
 /**
- * Turns anything thrown while talking to a provider into an {@link AuthError},
- * keeping the original as `cause`. oauth4webapi's errors carry the details.
+ * Turns anything thrown while talking to a provider into an {@link AuthError}. Of the
+ * provider's answer only `error`, `error_description`, `error_uri` and the HTTP status are
+ * kept; the original error is kept as a sanitized copy (see {@link AuthError}), so the
+ * response body, with any token in it, is not reachable from the result.
  */
 export function toAuthError(err: unknown, what = 'Request'): AuthError {
   if (err instanceof AuthError) return err
   const cause = { cause: err }
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
     const status = (err as oauth.ResponseBodyError).status
+    const error = providerText(err.error, 200)
+    const description = providerText(err.error_description, 1000)
     const code = OWN_CODES[err.error] ?? byStatus(status, status ? 'invalid_response' : 'authorization_error')
-    return new AuthError(code, `${what} refused: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`, { ...cause, error: err.error, error_description: err.error_description, status })
+    return new AuthError(code, `${what} refused: ${error}${description ? ` (${description})` : ''}`, {
+      ...cause,
+      error,
+      error_description: description,
+      error_uri: field(err.cause, 'error_uri'),
+      status,
+    })
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
-    const error = err.cause[0]?.parameters.error
-    return new AuthError(error === 'invalid_client' ? 'config' : 'invalid_response', `${what} refused: HTTP ${err.status} ${error ?? ''}; check clientId`, { ...cause, error, status: err.status })
+    const parameters = err.cause[0]?.parameters
+    const error = providerText(parameters?.error, 200)
+    return new AuthError(error === 'invalid_client' ? 'config' : 'invalid_response', `${what} refused: HTTP ${err.status} ${error ?? ''}; check clientId`, {
+      ...cause,
+      error,
+      error_description: parameters?.error_description,
+      error_uri: parameters?.error_uri,
+      status: err.status,
+    })
   }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
     // A non-JSON body, or a non-2xx that is not an OAuth error: a proxy's HTML page, a 502, a 404.
@@ -128,5 +229,5 @@ export function toAuthError(err: unknown, what = 'Request'): AuthError {
   const name = (err as Error | null)?.name
   return err instanceof TypeError || name === 'AbortError' || name === 'TimeoutError'
     ? new AuthError('network', `${what}: provider unreachable (${name}); check the network and CORS`, cause)
-    : new AuthError('server_error', `${what} failed: ${String((err as Error)?.message ?? err)}`, cause)
+    : new AuthError('server_error', `${what} failed: ${err instanceof Error && err.name === 'SyntaxError' ? 'invalid JSON' : String((err as Error)?.message ?? err)}`, cause)
 }

@@ -4,6 +4,7 @@ import { AuthError, toAuthError } from './errors.js'
 import { validatedClaims } from './id-token.js'
 import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, type Provider } from './metadata.js'
 import type { PendingLogins } from './pending.js'
+import { safeReturnTo as sameOriginPath, storedReturnTo } from './return-to.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 
 /** A pending login lives this long: a callback arriving later is refused. */
@@ -79,22 +80,11 @@ interface Pending {
   createdAt: number
 }
 
+/** Parameters an app may not add: they would let something else stand in for the request oauth-tabs builds. */
+const RESERVED = ['request', 'request_uri', 'response_mode']
+
 /** Parameters the callback URL loses once handled (RFC 9700 §4.2.4: no code in history). */
 const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']
-
-/** `returnTo` as a path on this origin, or a `config` error (RFC 9700 §4.11.1: no open redirector). */
-function sameOriginPath(returnTo: string | undefined): string {
-  let url: URL | undefined
-  try {
-    url = new URL(returnTo ?? location.href, location.href)
-  } catch {
-    /* reported below */
-  }
-  if (url?.origin !== location.origin || (returnTo !== undefined && typeof returnTo !== 'string')) {
-    throw new AuthError('config', `returnTo must be a path on this origin; got ${typeof returnTo === 'string' ? JSON.stringify(returnTo) : typeof returnTo}`)
-  }
-  return url.pathname + url.search + url.hash
-}
 
 /** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to. */
 export async function startLogin(config: Config, pendingLogins: PendingLogins, provider: Provider, options: LoginOptions = {}): Promise<URL> {
@@ -115,6 +105,10 @@ export async function startLogin(config: Config, pendingLogins: PendingLogins, p
   const state = oauth.generateRandomState()
   const nonce = config.openid ? oauth.generateRandomNonce() : undefined
   if (!as.authorization_endpoint) throw new AuthError('config', 'No authorization_endpoint')
+  for (const name of Object.keys({ ...config.authorizationParams, ...options.params })) {
+    // A request object or another response mode could carry its own redirect_uri, state or PKCE values.
+    if (RESERVED.includes(name)) throw new AuthError('config', `Authorization parameter ${name} is not supported (it could override the request's own values)`)
+  }
   const url = new URL(as.authorization_endpoint)
   const params = {
     // OIDC Core §11: offline_access needs prompt=consent (some providers drop the scope otherwise).
@@ -219,6 +213,6 @@ export async function finishLogin(
     throw toAuthError(err, 'Login')
   }
   const claims = await validatedClaims(provider, response, raw)
-  const result: RedirectResult = { returnTo: pending.returnTo, ...('appState' in pending ? { appState: pending.appState } : {}) }
+  const result: RedirectResult = { returnTo: storedReturnTo(pending.returnTo), ...('appState' in pending ? { appState: pending.appState } : {}) }
   return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), result, popup: pending.popup === true }
 }

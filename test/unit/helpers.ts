@@ -312,3 +312,61 @@ export function installFakeLocks() {
 export function removeLocks() {
   Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true })
 }
+
+/**
+ * Everything reachable from `root`, for checking that no secret is: every string met through own
+ * properties (enumerable or not, symbol-keyed too, getters called), array items and Map/Set
+ * entries, at any depth; and the kind (`[object Response]`, ...) of every object met, since a
+ * Response, Request, Headers or URLSearchParams hides its contents in internal slots.
+ */
+export function reachable(root: unknown): { strings: string[]; kinds: string[] } {
+  const strings: string[] = []
+  const kinds = new Set<string>()
+  const seen = new Set<object>()
+  const queue: unknown[] = [root]
+  for (let visited = 0; queue.length > 0 && visited < 100_000; visited++) {
+    const value = queue.shift()
+    if (typeof value === 'string') strings.push(value)
+    if ((typeof value !== 'object' && typeof value !== 'function') || value === null || seen.has(value)) continue
+    seen.add(value)
+    kinds.add(Object.prototype.toString.call(value))
+    if (value instanceof Map || value instanceof Set) for (const entry of value) queue.push(entry)
+    for (const key of Reflect.ownKeys(value)) {
+      if (typeof key === 'string') strings.push(key)
+      const descriptor = Object.getOwnPropertyDescriptor(value, key)!
+      try {
+        queue.push('value' in descriptor ? descriptor.value : descriptor.get?.call(value))
+      } catch {
+        /* a throwing getter holds nothing we can reach */
+      }
+    }
+  }
+  return { strings, kinds: [...kinds] }
+}
+
+const hmacFor = (keyBytes: Uint8Array) => crypto.subtle.importKey('raw', keyBytes as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
+
+/** The forms of the provider's public key an alg-confusion attacker uses as an HMAC secret. */
+export const publicKeyAsSecret = {
+  /** The SPKI PEM text, as most JWT libraries that fell for HS256 confusion took it. */
+  pem: new TextEncoder().encode(
+    `-----BEGIN PUBLIC KEY-----\n${Buffer.from(await crypto.subtle.exportKey('spki', providerKey.publicKey)).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END PUBLIC KEY-----\n`,
+  ),
+  /** The DER bytes of the SPKI. */
+  der: new Uint8Array(await crypto.subtle.exportKey('spki', providerKey.publicKey)),
+  /** The JWK as the provider publishes it in its JWKS (JSON text). */
+  jwk: new TextEncoder().encode(JSON.stringify(jwks.keys[0])),
+}
+
+/** Signs an ID token with HMAC-SHA256 keyed by `secret` (alg confusion done right: a valid HS256 JWS). */
+export async function hmacIdToken(claims: Record<string, unknown>, secret: Uint8Array, header: Record<string, unknown> = { alg: 'HS256', kid: 'k1' }): Promise<string> {
+  const input = `${b64(header)}.${b64(claims)}`
+  const signature = await crypto.subtle.sign('HMAC', await hmacFor(secret), new TextEncoder().encode(input))
+  return `${input}.${Buffer.from(signature).toString('base64url')}`
+}
+
+/** True when `jwt` is a valid HS256 JWS under `secret` (to show a test's forged token is what it claims). */
+export async function verifiesAsHmac(jwt: string, secret: Uint8Array): Promise<boolean> {
+  const [header, payload, signature] = jwt.split('.')
+  return crypto.subtle.verify('HMAC', await hmacFor(secret), Buffer.from(signature, 'base64url'), new TextEncoder().encode(`${header}.${payload}`))
+}

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { AuthError } from '../../src/index.js'
-import { APP, fakeProvider, installFakeLocks, ISSUER, logIn, openTab, startLogin, strangerKey, type FakeProviderOptions } from './helpers.js'
+import { APP, fakeProvider, hmacIdToken, installFakeLocks, ISSUER, logIn, openTab, publicKeyAsSecret, reachable, startLogin, strangerKey, verifiesAsHmac, type FakeProviderOptions } from './helpers.js'
 
 beforeEach(() => {
   installFakeLocks()
@@ -12,6 +12,10 @@ async function loginError(tamper: FakeProviderOptions['tamper']): Promise<AuthEr
   const auth = openTab(op)
   const err = await logIn(auth, op).then(() => undefined, (e: unknown) => e)
   expect(err).toBeInstanceOf(AuthError)
+  // Nothing of the refused answer is reachable from the error: no token (the fake's at-N, rt-N,
+  // a JWT), no verifier (issue F).
+  const verifier = op.requests('/token')[0]?.params.get('code_verifier')
+  expect(reachable(err).strings.filter((s) => /eyJ|\b(?:at|rt)-\d+\b/.test(s) || (verifier && s.includes(verifier)))).toEqual([])
   expect(auth.getState().status).toBe('unauthenticated')
   // Nothing stored: another tab finds no session either.
   await expect(openTab(op).getAccessToken()).rejects.toMatchObject({ code: 'login_required' })
@@ -36,11 +40,31 @@ describe('a hostile provider: the ID token', () => {
     ['expired', { claims: (c) => ({ ...c, iat: now() - 7200, exp: now() - 3600 }) }],
     ['without sub', { claims: ({ sub: _, ...c }) => c }],
     ['with alg none', { header: { alg: 'none' } }],
-    ['HS256 (alg confusion)', { header: { alg: 'HS256', kid: 'k1' } }],
     ['signed with a key the provider does not publish', { key: strangerKey.privateKey }],
     ['whose claims were changed after signing (sub swapped)', { body: (b) => ({ ...b, id_token: swapSub(String(b.id_token), 'mallory') }) }],
   ])('is refused %s; nothing stored', async (_, tamper) => {
     expect((await loginError(tamper)).code).toBe('invalid_response')
+  })
+})
+
+describe('a hostile provider: HS256 keyed by its own public key (alg confusion)', () => {
+  /** Re-signs the ID token the fake would issue, claims unchanged, as a valid HS256 JWS under `secret`. */
+  const resign = (secret: Uint8Array, forged: string[]) => async (body: Record<string, unknown>) => {
+    const claims = JSON.parse(Buffer.from(String(body.id_token).split('.')[1], 'base64url').toString())
+    const id_token = await hmacIdToken(claims, secret)
+    forged.push(id_token)
+    return { ...body, id_token }
+  }
+  it.each(Object.entries(publicKeyAsSecret))('a valid HMAC-SHA256 over the claims, keyed by the public key as %s, is refused; nothing stored', async (_, secret) => {
+    const forged: string[] = []
+    const err = await loginError({ body: resign(secret, forged) })
+    expect(err.code).toBe('invalid_response')
+    // Refused for the right reason: the ID token's alg is not the expected RS256 (never "try HMAC").
+    expect(err.message).toMatch(/"alg"/)
+    // The forged token is what the attack needs: an HS256 JWS that verifies under that key.
+    expect(forged).toHaveLength(1)
+    expect(JSON.parse(Buffer.from(forged[0].split('.')[0], 'base64url').toString())).toEqual({ alg: 'HS256', kid: 'k1' })
+    expect(await verifiesAsHmac(forged[0], secret)).toBe(true)
   })
 })
 
