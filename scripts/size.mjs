@@ -5,7 +5,7 @@
 // Exits 1 when the up-front figure passes BUDGET. Writes bench/results/size.md.
 // Usage: npm run build && npm run size
 import { build } from 'esbuild'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -83,7 +83,10 @@ export async function measure(source) {
       for (const i of outputs[from].imports) {
         if (i.kind !== 'dynamic-import' || loaded.has(i.path)) continue
         const chunk = new Set([...closure(i.path)].filter((f) => !loaded.has(f)))
-        for (const f of chunk) loaded.add(f), queue.push(f)
+        for (const f of chunk) {
+          loaded.add(f)
+          queue.push(f)
+        }
         lazy.push({ ...sum(chunk), origins: byOrigin(chunk), code: text(chunk) })
       }
     }
