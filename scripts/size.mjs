@@ -7,7 +7,7 @@
 import { build } from 'esbuild'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative, resolve } from 'node:path'
+import { basename, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 
@@ -36,7 +36,7 @@ const gzip = (bytes) => gzipSync(bytes, { level: 9 }).length
 
 /**
  * Bundles `source` (an app's module) as a page loads it. Returns the up-front bytes with their
- * code and origins, and each lazy chunk likewise. Exported for test/unit/bundle.test.ts.
+ * code and origins, each lazy chunk likewise, and the output files. Exported for test/unit/bundle.test.ts.
  */
 export async function measure(source) {
   const dir = mkdtempSync(join(tmpdir(), 'oauth-tabs-size-'))
@@ -90,7 +90,9 @@ export async function measure(source) {
         lazy.push({ ...sum(chunk), origins: byOrigin(chunk), code: text(chunk) })
       }
     }
-    return { ...sum(upFront), origins: byOrigin(upFront), lazy, code: text(upFront) }
+    // The output files themselves (all in one directory), for a test that runs what a page runs.
+    const out = [...files].map(([f, contents]) => ({ name: basename(f), contents, entry: f === entryFile }))
+    return { ...sum(upFront), origins: byOrigin(upFront), lazy, code: text(upFront), files: out }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
