@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-// @ts-expect-error -- a plain .mjs script without types
 import { APPS, measure } from '../../scripts/size.mjs'
 import type { Auth, createAuth as CreateAuth } from '../../src/index.js'
 import { APP, fakeProvider, installFakeLocks, ISSUER, logIn, openTab, REDIRECT, removeLocks } from './helpers.js'
