@@ -64,7 +64,8 @@ export async function measure(source) {
       for (const i of outputs[start].imports) if (i.kind === 'import-statement') closure(i.path, seen)
       return seen
     }
-    const entryFile = Object.keys(outputs).find((o) => outputs[o].entryPoint && !o.endsWith('.map'))
+    // (Chunks loaded by import() carry an entryPoint too: pick the app's own.)
+    const entryFile = Object.keys(outputs).find((o) => outputs[o].entryPoint?.endsWith('app.js'))
     const upFront = closure(entryFile)
     const sum = (set) => [...set].reduce((acc, f) => ({ min: acc.min + files.get(f).length, gzip: acc.gzip + gzip(files.get(f)) }), { min: 0, gzip: 0 })
     // Bytes of minified output per package / own module, for "where do the bytes go".
