@@ -30,6 +30,7 @@ export const STEAL_AFTER = 120_000
  */
 export function createTabs(name: string, timeout: number, onMessage: (message: TabMessage) => void): Tabs {
   const prefix = `oauth-tabs:${name}`
+  const lock = `${prefix}:lock`
   let closed = false
   const native = typeof BroadcastChannel == 'function' ? new BroadcastChannel(prefix) : undefined
   if (native) native.onmessage = (event: MessageEvent<TabMessage>) => onMessage(event.data)
@@ -54,16 +55,16 @@ export function createTabs(name: string, timeout: number, onMessage: (message: T
     }
     // Granted, then rejected while fn still ran: another tab stole the lock (Web Locks: AbortError).
     const settle = (err: unknown): never => {
-      throw stage == 1 ? new AuthError('lock_lost', 'Another tab took the token lock over while this tab held it (frozen or asleep); try again', { cause: err }) : err
+      throw stage == 1 ? new AuthError('lock_lost', 'Another tab took over the token lock (this tab was frozen or asleep); try again', { cause: err }) : err
     }
     blockedSince ??= Date.now()
     try {
-      return await locks.request(`${prefix}:lock`, { signal: AbortSignal.timeout(timeout) }, run)
+      return await locks.request(lock, { signal: AbortSignal.timeout(timeout) }, run)
     } catch (err) {
       if (stage || !['TimeoutError', 'AbortError'].includes((err as Error)?.name)) settle(err)
       // Held across STEAL_AFTER of our attempts: the holder cannot be running (its own token
       // request times out well before). Take the lock; generation numbers stop a late write.
-      if (Date.now() - blockedSince! >= STEAL_AFTER) return await locks.request(`${prefix}:lock`, { steal: true }, run).catch(settle)
+      if (Date.now() - blockedSince! >= STEAL_AFTER) return await locks.request(lock, { steal: true }, run).catch(settle)
       throw timedOut()
     }
   }
@@ -73,7 +74,7 @@ export function createTabs(name: string, timeout: number, onMessage: (message: T
       const locks = globalThis.navigator?.locks
       return typeof locks?.request == 'function'
         ? withWebLock(locks, fn)
-        : import('./tabs-fallback.js').then((m) => m.withElection(`${prefix}:lock`, timeout, fn, timedOut))
+        : import('./tabs-fallback.js').then((m) => m.withElection(lock, timeout, fn, timedOut))
     },
     announce(message) {
       if (closed) return

@@ -176,6 +176,6 @@ describe('the broadcast-channel fallback as a lazy chunk (real Chromium, code-sp
     })
     await until(() => holder.evaluate(async () => (await navigator.locks.query()).held?.some((l) => l.name === 'oauth-tabs:steal:lock') ?? false), 2000, 'the lock held')
     await thief.evaluate(() => navigator.locks.request('oauth-tabs:steal:lock', { steal: true }, async () => {}))
-    expect(await holder.evaluate(() => (window as any).outcome)).toMatch(/^lock_lost: Another tab took the token lock over/)
+    expect(await holder.evaluate(() => (window as any).outcome)).toMatch(/^lock_lost: Another tab took over the token lock/)
   })
 })

@@ -70,6 +70,13 @@ describe('the bundle a page loads: tokens never in localStorage or cookies', () 
     expect(page.code).not.toMatch(STORAGE)
   })
 
+  it('tree-shakes: an app importing only AuthError gets no dependency and under 1 kB', async () => {
+    const narrow: Measured = await measure(APPS.find(([label]) => label.includes('only AuthError'))![1])
+    expect(narrow.origins.map(([o]) => o)).toEqual(['oauth-tabs/errors'])
+    expect(narrow.gzip).toBeLessThan(1000)
+    expect(narrow.lazy).toEqual([])
+  })
+
   it('only the lazy broadcast-channel fallback does (its localstorage method, which is never selected: see below)', () => {
     const mentioning = page.lazy.filter((chunk) => STORAGE.test(chunk.code)).map((chunk) => chunk.origins.map(([o]) => o))
     expect(mentioning).toEqual([expect.arrayContaining(['broadcast-channel', 'oauth-tabs/tabs-fallback'])])

@@ -185,7 +185,7 @@ describe('a lock taken over while held (Web Locks steal)', () => {
     const held = tabs.withLock(() => new Promise<void>((resolve) => (finish = resolve)))
     await vi.waitFor(() => expect(finish).toBeTypeOf('function'))
     steal()
-    await expect(held).rejects.toMatchObject({ name: 'AuthError', code: 'lock_lost', message: expect.stringContaining('took the token lock over') })
+    await expect(held).rejects.toMatchObject({ name: 'AuthError', code: 'lock_lost', message: expect.stringContaining('took over the token lock') })
     finish()
     tabs.close()
   })
