@@ -198,3 +198,43 @@ describe('a lock taken over while held (Web Locks steal)', () => {
     tabs.close()
   })
 })
+
+describe('the native BroadcastChannel', () => {
+  it('carries the messages, one channel per client, and close() closes it (50 tabs opened and closed)', async () => {
+    installFakeLocks()
+    const Native = globalThis.BroadcastChannel
+    const open = new Set<BroadcastChannel>()
+    vi.stubGlobal(
+      'BroadcastChannel',
+      class extends Native {
+        constructor(name: string) {
+          super(name)
+          open.add(this)
+        }
+        override close() {
+          open.delete(this)
+          super.close()
+        }
+      },
+    )
+    try {
+      const op = fakeProvider()
+      const [first] = await tabsSignedIn(1, op)
+      expect([...open].map((c) => c.name)).toEqual([expect.stringMatching(/^oauth-tabs:test-\d+$/)])
+      const baseline = open.size
+      for (let i = 0; i < 50; i++) {
+        const tab = openTab(op)
+        await vi.waitFor(() => expect(tab.getState().status).toBe('authenticated'))
+        tab.close()
+      }
+      expect(open.size).toBe(baseline)
+      // And it is the channel the tabs talk over: a logout reaches a tab opened with it.
+      const other = openTab(op)
+      await vi.waitFor(() => expect(other.getState().status).toBe('authenticated'))
+      await first.logout()
+      await vi.waitFor(() => expect(other.getState().status).toBe('unauthenticated'))
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+})
