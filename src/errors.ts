@@ -15,6 +15,8 @@ import * as oauth from 'oauth4webapi'
  * - `server_error`: the provider answered 5xx or something that is not an OAuth JSON response.
  * - `rate_limited`: the provider answered 429 and kept doing so.
  * - `lock_timeout`: another tab held the refresh lock too long and no valid token was left.
+ * - `lock_lost`: another tab took the lock over while this one held it (this tab had been frozen
+ *   or asleep past the takeover time); what this tab was doing may not have finished. Try again.
  * - `insufficient_scope`: an API answered 403 `insufficient_scope` (see `scope`).
  * - `popup_blocked`: the browser refused to open the login popup (call `login({ popup: true })` from a click).
  * - `popup_closed`: the user closed the login popup before the login finished.
@@ -31,6 +33,7 @@ export type AuthErrorCode =
   | 'server_error'
   | 'rate_limited'
   | 'lock_timeout'
+  | 'lock_lost'
   | 'insufficient_scope'
   | 'popup_blocked'
   | 'popup_closed'

@@ -70,13 +70,8 @@ export function createKeyValueStore(name: string, kind: 'indexeddb' | 'memory', 
     return viaMemory()
   }
 
-  if (kind === 'indexeddb') {
-    try {
-      idb = createStore(`oauth-tabs:${name}`, 'kv')
-    } catch {
-      /* createStore is lazy; failures surface on first use */
-    }
-  }
+  // createStore never throws: it opens the database on first use, where `guarded` catches failures.
+  if (kind === 'indexeddb') idb = createStore(`oauth-tabs:${name}`, 'kv')
 
   return {
     get persistent() {

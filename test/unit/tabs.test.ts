@@ -2,7 +2,7 @@ import { OPEN_BROADCAST_CHANNELS } from 'broadcast-channel'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { storeTokens } from '../../src/refresh.js'
 import { createKeyValueStore } from '../../src/store.js'
-import { STEAL_AFTER } from '../../src/tabs.js'
+import { createTabs, STEAL_AFTER } from '../../src/tabs.js'
 import { toTokenSet } from '../../src/tokens.js'
 import { fakeProvider, installFakeLocks, logIn, openTab, removeLocks, type FakeProvider } from './helpers.js'
 
@@ -160,4 +160,81 @@ describe.each([
     expect(op.requests('/token', 'refresh_token')).toHaveLength(1)
     expect(op.revoked).toBe(false)
   }, 20_000)
+})
+
+describe('a lock taken over while held (Web Locks steal)', () => {
+  /** A lock manager whose one held lock the test can steal: the holder's request rejects with AbortError, as in browsers. */
+  function stealableLocks() {
+    let steal: (() => void) | undefined
+    const locks = {
+      request(_name: string, _options: LockOptions, callback: () => Promise<unknown>) {
+        return new Promise((resolve, reject) => {
+          steal = () => reject(new DOMException("Lock broken by another request with the 'steal' option.", 'AbortError'))
+          callback().then(resolve, reject)
+        })
+      },
+    }
+    Object.defineProperty(navigator, 'locks', { value: locks, configurable: true })
+    return { steal: () => steal!() }
+  }
+
+  it('reports lock_lost to the former holder, not lock_timeout', async () => {
+    const { steal } = stealableLocks()
+    const tabs = createTabs('stolen', 1000, () => {})
+    let finish!: () => void
+    const held = tabs.withLock(() => new Promise<void>((resolve) => (finish = resolve)))
+    await vi.waitFor(() => expect(finish).toBeTypeOf('function'))
+    steal()
+    await expect(held).rejects.toMatchObject({ name: 'AuthError', code: 'lock_lost', message: expect.stringContaining('took over the token lock') })
+    finish()
+    tabs.close()
+  })
+
+  it("passes fn's own failure on unchanged, even an AbortError", async () => {
+    stealableLocks()
+    const tabs = createTabs('own-error', 1000, () => {})
+    const own = new DOMException('aborted by the caller', 'AbortError')
+    await expect(tabs.withLock(() => Promise.reject(own))).rejects.toBe(own)
+    tabs.close()
+  })
+})
+
+describe('the native BroadcastChannel', () => {
+  it('carries the messages, one channel per client, and close() closes it (50 tabs opened and closed)', async () => {
+    installFakeLocks()
+    const Native = globalThis.BroadcastChannel
+    const open = new Set<BroadcastChannel>()
+    vi.stubGlobal(
+      'BroadcastChannel',
+      class extends Native {
+        constructor(name: string) {
+          super(name)
+          open.add(this)
+        }
+        override close() {
+          open.delete(this)
+          super.close()
+        }
+      },
+    )
+    try {
+      const op = fakeProvider()
+      const [first] = await tabsSignedIn(1, op)
+      expect([...open].map((c) => c.name)).toEqual([expect.stringMatching(/^oauth-tabs:test-\d+$/)])
+      const baseline = open.size
+      for (let i = 0; i < 50; i++) {
+        const tab = openTab(op)
+        await vi.waitFor(() => expect(tab.getState().status).toBe('authenticated'))
+        tab.close()
+      }
+      expect(open.size).toBe(baseline)
+      // And it is the channel the tabs talk over: a logout reaches a tab opened with it.
+      const other = openTab(op)
+      await vi.waitFor(() => expect(other.getState().status).toBe('authenticated'))
+      await first.logout()
+      await vi.waitFor(() => expect(other.getState().status).toBe('unauthenticated'))
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
 })
