@@ -1,17 +1,16 @@
 import { resolveConfig, type AuthOptions } from './config.js'
-import { AuthError, toAuthError } from './errors.js'
+import { asAuthError, AuthError } from './errors.js'
 import { createAuthFetch } from './fetch.js'
 import { createInertAuth } from './inert.js'
-import { finishLogin, isRedirectUri, startLogin, withoutCallbackParams, type LoginOptions, type RedirectResult } from './login.js'
-import { endSessionUrl, revokeRefreshToken } from './logout.js'
-import { createProviderLoader } from './metadata.js'
-import { createPendingLogins } from './pending.js'
+import { isRedirectUri, withoutCallbackParams } from './callback-url.js'
+import type { LoginOptions, RedirectResult } from './login.js'
+import type { Provider } from './metadata.js'
 import type { PopupOutcome } from './popup.js'
 import { openPopup } from './popup-window.js'
-import { createRefresher, readTokens } from './refresh.js'
 import { createSessionState, type AuthListener, type AuthState } from './state.js'
 import { createKeyValueStore } from './store.js'
 import { createTabs, type TabMessage } from './tabs.js'
+import { readTokens } from './token-store.js'
 import { createSessionTimer, isOver } from './timer.js'
 import { isFresh, isTokenSet, isUsable, type TokenSet } from './tokens.js'
 
@@ -145,6 +144,16 @@ export interface Auth {
   close(): void
 }
 
+/** Loads something once, when first needed; a failed load (offline on first use) is tried again next time. */
+function lazy<T>(load: () => Promise<T>): () => Promise<T> {
+  let loading: Promise<T> | undefined
+  return () =>
+    (loading ??= load().catch((err: unknown) => {
+      loading = undefined
+      throw asAuthError(err, 'Loading oauth-tabs')
+    }))
+}
+
 /**
  * Creates a client. Options are checked now: a mistake is an `AuthError` with code
  * `config` naming the option. Nothing touches the network until it is needed; the
@@ -185,8 +194,10 @@ export function createAuth(options: AuthOptions): Auth {
     session.emit({ type: 'error', error, message: error.message })
   }
   const store = createKeyValueStore(config.name, config.storage, warn)
-  const pendingLogins = createPendingLogins(config.name, store)
-  const provider = createProviderLoader(config, store)
+  // The protocol (discovery, refresh, ID token checks, oauth4webapi) is loaded on first use: a page
+  // whose stored token is fresh serves API calls without it.
+  const loadProvider = lazy(() => import('./metadata.js').then((m) => m.createProviderLoader(config, store)))
+  const provider = async (): Promise<Provider> => (await loadProvider())()
   const timer = createSessionTimer(background, expire)
 
   /** Makes `next` this tab's token set; `type` says why (`login` always notifies). */
@@ -226,13 +237,18 @@ export function createAuth(options: AuthOptions): Auth {
     try {
       return await (await import('./userinfo.js')).withUserInfo(await provider(), next)
     } catch (err) {
-      report(toAuthError(err, 'UserInfo'))
+      report(asAuthError(err, 'UserInfo'))
       // Keep what UserInfo said before (same user: the ID token checks saw to that) rather than nothing.
       return previous?.userInfo ? { ...next, userInfo: previous.userInfo } : next
     }
   }
 
-  const refresh = createRefresher({ store, tabs, provider, skew: config.refreshSkew, current: () => session.tokens, adopt: (t) => adopt(t, 'refresh'), end, report, enrich, warn })
+  const refresher = lazy(() =>
+    import('./refresh.js').then((m) =>
+      m.createRefresher({ store, tabs, provider, skew: config.refreshSkew, current: () => session.tokens, adopt: (t, fromOtherTab) => adopt(t, 'refresh', fromOtherTab), end, report, enrich, warn }),
+    ),
+  )
+  const refresh = async (stale?: string) => (await refresher())(stale)
 
   // The store never rejects (it falls back to memory), so neither does `loaded`.
   const loaded = readTokens(store, warn).then(async (stored) => {
@@ -252,7 +268,7 @@ export function createAuth(options: AuthOptions): Auth {
     if (closed || !held || !isOver(held, Date.now())) return
     const kept = await store.update('tokens', (s) => (isTokenSet(s) && s.gen > held.gen ? s : undefined))
     if (session.tokens !== held) return
-    if (kept) adopt(kept, 'refresh')
+    if (kept) adopt(kept, 'refresh', true)
     else end('expired', held.gen)
   }
 
@@ -276,7 +292,7 @@ export function createAuth(options: AuthOptions): Auth {
     if (isOver(held, Date.now())) return void expire()
     if (!held.refreshToken || isFresh(held, Date.now())) return
     refresh().catch((err: unknown) => {
-      const error = toAuthError(err)
+      const error = asAuthError(err)
       if (error.code !== 'login_required' && !reported.has(error)) report(error)
     })
   }
@@ -291,7 +307,8 @@ export function createAuth(options: AuthOptions): Auth {
     const popup = openPopup(config.name)
     try {
       const { waitForPopup } = await import('./popup.js')
-      const url = await startLogin(config, pendingLogins, await provider(), loginOptions)
+      const { startLogin } = await import('./login.js')
+      const url = await startLogin(config, store, await provider(), loginOptions)
       popup.location.href = url.href
       return await waitForPopup(popup, url.searchParams.get('state')!, (waiter) => {
         popupWaiters.add(waiter)
@@ -306,7 +323,9 @@ export function createAuth(options: AuthOptions): Auth {
   return Object.freeze({
     async login(loginOptions: LoginOptions = {}) {
       if (loginOptions.popup) return loginWithPopup(loginOptions)
-      const url = await startLogin(config, pendingLogins, await provider(), loginOptions)
+      // Login, callback and logout code is loaded when used: most page loads run none of it.
+      const { startLogin } = await import('./login.js')
+      const url = await startLogin(config, store, await provider(), loginOptions)
       location.assign(url.href)
       // The page is leaving: code after `await auth.login()` must not run meanwhile.
       return new Promise<never>(() => {})
@@ -320,7 +339,8 @@ export function createAuth(options: AuthOptions): Auth {
       await loaded
       const state = params.get('state') ?? ''
       try {
-        const { tokens, result, popup } = await finishLogin(config, pendingLogins, provider, href)
+        const { finishLogin } = await import('./login.js')
+        const { tokens, result, popup } = await finishLogin(config, store, provider, href)
         const enriched = await enrich(tokens)
         const written = (await store.update('tokens', (s) => ({ ...enriched, gen: (isTokenSet(s) ? s.gen : 0) + 1 }))) as TokenSet
         tabs.announce({ type: 'tokens', tokens: written, login: true })
@@ -332,7 +352,7 @@ export function createAuth(options: AuthOptions): Auth {
         }
         return result
       } catch (err) {
-        const error = toAuthError(err, 'Login')
+        const error = asAuthError(err, 'Login')
         if (globalThis.opener) tabs.announce({ type: 'popup', state, error: { code: error.code, message: error.message } })
         throw error
       }
@@ -344,6 +364,7 @@ export function createAuth(options: AuthOptions): Auth {
 
     async logout(logoutOptions: LogoutOptions = {}) {
       await loaded
+      const { endSessionUrl, revokeRefreshToken } = await import('./logout.js')
       const ended = await tabs
         .withLock(async () => {
           const stored = await readTokens(store, warn)
@@ -353,7 +374,7 @@ export function createAuth(options: AuthOptions): Auth {
         })
         .catch((err: unknown) => {
           // Logging out must not fail because another tab is stuck: clear what this tab can.
-          if (!(err instanceof AuthError && err.code === 'lock_timeout')) throw err
+          if (!(err instanceof AuthError && (err.code === 'lock_timeout' || err.code === 'lock_lost'))) throw err
           return store.take('tokens') as Promise<TokenSet | undefined>
         })
       const last = ended ?? session.tokens

@@ -1,9 +1,11 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
-import { AuthError, toAuthError } from './errors.js'
+import { AuthError } from './errors.js'
+import { toAuthError } from './provider-errors.js'
 import { validatedClaims } from './id-token.js'
 import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, type Provider } from './metadata.js'
-import type { PendingLogins } from './pending.js'
+import { createPendingLogins } from './pending.js'
+import type { Store } from './store.js'
 import { safeReturnTo as sameOriginPath, storedReturnTo } from './return-to.js'
 import { SCHEMA, toTokenSet, type TokenSet } from './tokens.js'
 
@@ -83,11 +85,8 @@ interface Pending {
 /** Parameters an app may not add: they would let something else stand in for the request oauth-tabs builds. */
 const RESERVED = ['request', 'request_uri', 'response_mode']
 
-/** Parameters the callback URL loses once handled (RFC 9700 §4.2.4: no code in history). */
-const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']
-
 /** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to. */
-export async function startLogin(config: Config, pendingLogins: PendingLogins, provider: Provider, options: LoginOptions = {}): Promise<URL> {
+export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<URL> {
   const { as } = provider
   const returnTo = sameOriginPath(options.returnTo)
   // RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only, never a downgrade to "plain".
@@ -142,25 +141,11 @@ export async function startLogin(config: Config, pendingLogins: PendingLogins, p
     ...(options.popup ? { popup: true as const } : {}),
   }
   // Keyed by state: logins started in two tabs do not overwrite each other.
-  await pendingLogins.put(state, pending)
+  await createPendingLogins(config.name, store).put(state, pending)
   return target
 }
 
 const binding = (config: Config) => `${config.issuer.href} ${config.clientId} ${config.redirectUri}`
-
-/** True when `href` is the configured redirect URI (query and fragment aside). */
-export function isRedirectUri(config: Config, href: string): boolean {
-  const url = new URL(href)
-  const expected = new URL(config.redirectUri)
-  return url.origin === expected.origin && url.pathname === expected.pathname
-}
-
-/** The callback URL without the OAuth parameters, for `history.replaceState`. */
-export function withoutCallbackParams(href: string): string {
-  const url = new URL(href)
-  for (const name of CALLBACK_PARAMS) url.searchParams.delete(name)
-  return url.href
-}
 
 /**
  * Completes a login from the callback URL: takes the pending attempt (once), validates
@@ -170,7 +155,7 @@ export function withoutCallbackParams(href: string): string {
  */
 export async function finishLogin(
   config: Config,
-  pendingLogins: PendingLogins,
+  store: Store,
   loadProvider: () => Promise<Provider>,
   href: string,
 ): Promise<{ tokens: TokenSet; result: RedirectResult; popup: boolean }> {
@@ -182,7 +167,7 @@ export async function finishLogin(
     throw new AuthError('state_mismatch', 'Callback without one valid state; log in again')
   }
   // Taken, not read: a replayed callback finds nothing (RFC 9700 §4.2.4, state is one-time).
-  const pending = (await pendingLogins.take(states[0])) as Pending | undefined
+  const pending = (await createPendingLogins(config.name, store).take(states[0])) as Pending | undefined
   if (pending?.v !== SCHEMA) {
     throw new AuthError(
       'state_mismatch',

@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
-import { toAuthError } from './errors.js'
+import { toAuthError } from './provider-errors.js'
 import type { Provider } from './metadata.js'
 
 /**

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
-import { AuthError, toAuthError } from './errors.js'
+import { AuthError } from './errors.js'
+import { toAuthError } from './provider-errors.js'
 import type { Store } from './store.js'
 import { SCHEMA } from './tokens.js'
 

@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi'
-import { AuthError, toAuthError } from './errors.js'
+import { AuthError } from './errors.js'
+import { toAuthError } from './provider-errors.js'
 import { REQUEST_TIMEOUT, type Provider } from './metadata.js'
 
 /**

@@ -1,9 +1,11 @@
 import * as oauth from 'oauth4webapi'
-import { AuthError, toAuthError } from './errors.js'
+import { AuthError } from './errors.js'
+import { toAuthError } from './provider-errors.js'
 import { validatedClaims } from './id-token.js'
 import { followIssuerSpelling, peekIdTokenIssuer, REQUEST_TIMEOUT, type Provider } from './metadata.js'
 import type { Store } from './store.js'
 import type { Tabs } from './tabs.js'
+import { readTokens, storeTokens } from './token-store.js'
 import { isFresh, isTokenSet, isUsable, toTokenSet, type TokenSet } from './tokens.js'
 
 /** What the refresher needs from the client. */
@@ -15,8 +17,8 @@ export interface RefreshDeps {
   skew: number
   /** The token set this tab holds now. */
   current: () => TokenSet | undefined
-  /** Called with every set this tab adopts. */
-  adopt: (tokens: TokenSet) => void
+  /** Called with every set this tab adopts; `fromOtherTab` when another tab stored it. */
+  adopt: (tokens: TokenSet, fromOtherTab: boolean) => void
   /** Ends the session in every tab: the refresh token was refused (`logout`) or the token expired without one (`expired`). */
   end: (reason: 'logout' | 'expired', gen: number) => void
   /** Adds what a new set needs before it is stored (UserInfo claims when a new ID token came). */
@@ -30,20 +32,6 @@ export interface RefreshDeps {
 export const MAX_TRIES = 3
 /** Longest wait between tries: a larger Retry-After is capped, so a refresh never holds the lock for long. */
 const MAX_WAIT = 10_000
-
-/** Reads the stored token set; a record this version does not understand is discarded with a warning. */
-export async function readTokens(store: Store, warn: (message: string) => void): Promise<TokenSet | undefined> {
-  const stored = await store.get('tokens')
-  if (stored === undefined || isTokenSet(stored)) return stored
-  await store.update('tokens', (s) => (isTokenSet(s) ? s : undefined))
-  warn('Unreadable token record discarded')
-  return undefined
-}
-
-/** Stores `next` unless a set of the same or a later generation is already there; resolves to the winner. */
-export function storeTokens(store: Store, next: TokenSet): Promise<TokenSet> {
-  return store.update('tokens', (s) => (isTokenSet(s) && s.gen >= next.gen ? s : next)) as Promise<TokenSet>
-}
 
 /**
  * True for a refusal that retrying the same refresh token cannot fix: the provider's own OAuth error
@@ -114,7 +102,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
     }
     // The double check: another tab (or an earlier flight) already stored a newer set.
     if (stored.accessToken !== stale && isFresh(stored, Date.now())) {
-      deps.adopt(stored)
+      deps.adopt(stored, stored.gen !== deps.current()?.gen)
       return stored
     }
     if (!stored.refreshToken) {
@@ -142,7 +130,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         const { refreshToken: _, ...rest } = stored
         const next = await storeTokens(deps.store, { ...rest, gen: stored.gen + 1 })
         deps.tabs.announce({ type: 'tokens', tokens: next })
-        deps.adopt(next)
+        deps.adopt(next, next.refreshToken !== undefined)
         deps.report(error)
         throw error
       }
@@ -152,7 +140,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       for (let n = 0; n < 8; n++) {
         const latest = await readTokens(deps.store, deps.warn)
         if (latest && latest.gen > stored.gen) {
-          deps.adopt(latest)
+          deps.adopt(latest, true)
           return latest
         }
         await sleep(250)
@@ -160,7 +148,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       // Delete only if nothing newer arrived meanwhile (one transaction); else that set wins.
       const kept = (await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))) as TokenSet | undefined
       if (kept) {
-        deps.adopt(kept)
+        deps.adopt(kept, true)
         return kept
       }
       deps.end('logout', stored.gen)
@@ -173,8 +161,9 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
     }
     const claims = await validatedClaims(provider, response, raw!, stored.user)
     const next = await storeTokens(deps.store, await deps.enrich(toTokenSet(response, claims, Date.now(), deps.skew, stored), stored))
-    deps.tabs.announce({ type: 'tokens', tokens: next })
-    deps.adopt(next)
+    const ours = next.accessToken === response.access_token
+    if (ours) deps.tabs.announce({ type: 'tokens', tokens: next })
+    deps.adopt(next, !ours)
     return next
   }
 
@@ -184,7 +173,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       .catch((err: unknown) => {
         // While another tab is stuck with the lock, a token that still works is better than an error.
         const current = deps.current()
-        if (err instanceof AuthError && err.code === 'lock_timeout' && current?.accessToken !== stale && isUsable(current, Date.now())) return current
+        if (err instanceof AuthError && (err.code === 'lock_timeout' || err.code === 'lock_lost') && current?.accessToken !== stale && isUsable(current, Date.now())) return current
         throw err
       })
       .finally(() => (flight = undefined)))

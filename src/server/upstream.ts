@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi'
-import { AuthError, toAuthError } from '../errors.js'
+import { AuthError } from '../errors.js'
+import { toAuthError } from '../provider-errors.js'
 
 /** How the server authenticates to the provider's token endpoint (RFC 6749 §2.3.1). */
 export type ClientAuthentication = 'client_secret_basic' | 'client_secret_post'

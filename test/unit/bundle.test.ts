@@ -70,10 +70,10 @@ describe('the bundle a page loads: tokens never in localStorage or cookies', () 
     expect(page.code).not.toMatch(STORAGE)
   })
 
-  it('tree-shakes: an app importing only AuthError gets no dependency and under 1 kB', async () => {
+  it('tree-shakes: an app importing only AuthError gets no dependency and under 1.5 kB (AuthError redacts tokens from messages and causes)', async () => {
     const narrow: Measured = await measure(APPS.find(([label]) => label.includes('only AuthError'))![1])
     expect(narrow.origins.map(([o]) => o)).toEqual(['oauth-tabs/errors'])
-    expect(narrow.gzip).toBeLessThan(1000)
+    expect(narrow.gzip).toBeLessThan(1500)
     expect(narrow.lazy).toEqual([])
   })
 

@@ -1,6 +1,6 @@
 import { OPEN_BROADCAST_CHANNELS } from 'broadcast-channel'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { storeTokens } from '../../src/refresh.js'
+import { storeTokens } from '../../src/token-store.js'
 import { createKeyValueStore } from '../../src/store.js'
 import { createTabs, STEAL_AFTER } from '../../src/tabs.js'
 import { toTokenSet } from '../../src/tokens.js'
@@ -94,6 +94,8 @@ describe('tabs with Web Locks', () => {
     // Due (refreshAt is at 60 s) but not expired: the old token is the answer, not an error.
     clock.mockReturnValue(start + 61_000)
     await expect(tab.getAccessToken()).resolves.toBe(token)
+    // The background refresh it started (its code is loaded on first use) now waits for the lock.
+    await new Promise((resolve) => setTimeout(resolve, 50))
     // Expired, blocked for less than STEAL_AFTER: a typed error, not a DOMException.
     clock.mockReturnValue(start + 120_500)
     await expect(tab.getAccessToken()).rejects.toMatchObject({ name: 'AuthError', code: 'lock_timeout' })
