@@ -64,6 +64,9 @@ function demoProvider(): Plugin {
 }
 
 export default defineConfig({
-  server: { host: '127.0.0.1', port: APP_PORT, strictPort: true },
+  // RFC 9700 §4.2.4: the callback URL carries the code; no request may send it as a Referer. The
+  // header covers what index.html's <meta> cannot: vite puts its client script before that tag.
+  server: { host: '127.0.0.1', port: APP_PORT, strictPort: true, headers: { 'referrer-policy': 'no-referrer' } },
+  preview: { headers: { 'referrer-policy': 'no-referrer' } },
   plugins: [demoProvider()],
 })

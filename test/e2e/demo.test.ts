@@ -57,7 +57,11 @@ describe.each([
   it('logs in (name from UserInfo), calls the API, refreshes, and logs out back to the demo', async () => {
     const context = await newContext()
     const page = await openDemo(context, 'unauthenticated')
+    const referers: { url: string; referer: string }[] = []
+    page.on('request', (r) => void (r.headers().referer && referers.push({ url: r.url(), referer: r.headers().referer })))
     await logIn(page)
+    // RFC 9700 §4.2.4: the callback page's requests (its own scripts, the token request) never carry the code.
+    expect(referers.filter((r) => r.referer.includes('code='))).toEqual([])
     // The provider keeps name out of the ID token; the demo's userInfo: true brings it.
     expect(await page.locator('#who').innerText()).toBe('as Ada')
     if (confidential === '1') expect(await page.locator('#issuer').innerText()).toContain('demo-confidential')
