@@ -26,6 +26,9 @@ function demoProvider(): Plugin {
       const issuer = process.env.VITE_ISSUER!
       // Both spellings of loopback are registered: redirect URIs are matched exactly.
       const appOrigins = [`http://127.0.0.1:${APP_PORT}`, `http://localhost:${APP_PORT}`]
+      // The provider's own count of refresh_token grants (its `grant.success` events) since `npm start`;
+      // null with an external provider (VITE_ISSUER), whose grants this server cannot see.
+      let refreshGrants = (): number | null => null
       if (embedded) {
         const op = await startProvider({
           port: OP_PORT,
@@ -33,6 +36,7 @@ function demoProvider(): Plugin {
           accessTokenTtl: Number(process.env.DEMO_ACCESS_TOKEN_TTL ?? 30),
           confidential: confidential ? { clientId: 'demo-confidential', clientSecret: DEMO_SECRET } : undefined,
         })
+        refreshGrants = () => op.stats.grants.refresh_token ?? 0
         server.httpServer?.once('close', () => void op.close())
         server.config.logger.info(`\n  OpenID Provider (oidc-provider): ${op.issuer}  (any user name and password log in)\n`)
       }
@@ -48,6 +52,11 @@ function demoProvider(): Plugin {
         server.middlewares.use('/api/oauth', toNodeHandler(proxy))
         server.config.logger.info('  Confidential client mode: token requests go through the proxy at /api/oauth\n')
       }
+      server.middlewares.use('/demo/stats', (_req, res) => {
+        res.setHeader('content-type', 'application/json')
+        res.setHeader('cache-control', 'no-store')
+        res.end(JSON.stringify({ refreshGrants: refreshGrants() }))
+      })
       const api = createApi(issuer)
       server.middlewares.use('/api/me', (req, res) => void api.handle(req, res))
     },
@@ -55,6 +64,9 @@ function demoProvider(): Plugin {
 }
 
 export default defineConfig({
-  server: { host: '127.0.0.1', port: APP_PORT, strictPort: true },
+  // RFC 9700 §4.2.4: the callback URL carries the code; no request may send it as a Referer. The
+  // header covers what index.html's <meta> cannot: vite puts its client script before that tag.
+  server: { host: '127.0.0.1', port: APP_PORT, strictPort: true, headers: { 'referrer-policy': 'no-referrer' } },
+  preview: { headers: { 'referrer-policy': 'no-referrer' } },
   plugins: [demoProvider()],
 })

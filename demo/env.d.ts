@@ -5,4 +5,6 @@ interface ImportMetaEnv {
   readonly VITE_SCOPE?: string
   readonly VITE_API_ORIGINS?: string
   readonly VITE_TOKEN_PROXY?: string
+  /** `0` turns the UserInfo request off (a provider without a userinfo_endpoint). */
+  readonly VITE_USERINFO?: string
 }

@@ -15,6 +15,31 @@ import Provider from 'oidc-provider'
  * @property {any} [adapter] - oidc-provider storage adapter (default: its in-memory one, which a restart empties)
  */
 
+/**
+ * The provider's logout page. When the RP sent an `id_token_hint` for the user signed in here, the
+ * question is skipped (OpenID RP-Initiated Logout 1.0 §2 requires it only otherwise): the form posts
+ * itself and the browser goes straight back to the app's `post_logout_redirect_uri`. Otherwise the
+ * user is asked. No web font: it works offline.
+ */
+async function logoutSource(ctx, form) {
+  const hint = ctx.oidc.entities.IdTokenHint?.payload
+  const sameUser = hint !== undefined && ctx.oidc.session.accountId !== undefined && hint.sub === ctx.oidc.session.accountId
+  const page = (body) => `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>Sign out</title><body style="font-family:system-ui,sans-serif;margin:3em 1.5em">${body}</body>`
+  if (sameUser) {
+    const confirmed = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>')
+    ctx.body = page(`${confirmed}<p>Signing out…</p><noscript><button type="submit" form="op.logoutForm">Continue</button></noscript><script>document.getElementById('op.logoutForm').submit()</script>`)
+    return
+  }
+  ctx.body = page(`${form}<p>Sign out of the demo provider?</p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button> <button type="submit" form="op.logoutForm">No, stay signed in</button>`)
+}
+
+/** Shown only when logout named no `post_logout_redirect_uri`: a link back to the client's app when known, no web font. */
+async function postLogoutSuccessSource(ctx) {
+  const back = ctx.oidc.client?.postLogoutRedirectUris?.[0]
+  const link = back ? `<p><a href="${encodeURI(back)}">Back to the app</a></p>` : ''
+  ctx.body = `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Signed out</title><body style="font-family:system-ui,sans-serif;margin:3em 1.5em"><p>You are signed out of the demo provider.</p>${link}</body>`
+}
+
 /** Starts the provider on 127.0.0.1; resolves when it listens. @param {ProviderOptions} options */
 export async function startProvider(options) {
   const { appOrigins, accessTokenTtl = 30, confidential } = options
@@ -51,8 +76,9 @@ export async function startProvider(options) {
     // Rotation is what makes a reused refresh token fatal: the provider revokes the grant.
     rotateRefreshToken: true,
     scopes: ['openid', 'offline_access', 'profile', 'email', 'api'],
+    // oidc-provider's default (conformIdTokenClaims): when an access token is issued, profile and email
+    // claims go to UserInfo only, not into the ID token, as with many spec-conformant providers.
     claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
-    conformIdTokenClaims: false,
     ttl: { AccessToken: accessTokenTtl, IdToken: 3600, RefreshToken: 14 * 86400, Grant: 14 * 86400, Session: 86400, Interaction: 3600, AuthorizationCode: 60, ClientCredentials: accessTokenTtl },
     features: {
       devInteractions: { enabled: true },
@@ -61,10 +87,8 @@ export async function startProvider(options) {
       clientCredentials: { enabled: Boolean(confidential) },
       rpInitiatedLogout: {
         enabled: true,
-        // The default page @imports a web font; this one works offline.
-        logoutSource: async (ctx, form) => {
-          ctx.body = `<!doctype html><title>Sign out</title><body style="font-family:sans-serif;margin:3em">${form}<p>Sign out of the demo provider?</p><button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button></body>`
-        },
+        logoutSource,
+        postLogoutSuccessSource,
       },
     },
     findAccount: (_ctx, id) => ({

@@ -20,7 +20,8 @@ describe('login, API, refresh, reload, logout in a real browser', () => {
     await login(page, stack, 'ada')
     const s = await state(page)
     expect(s.status).toBe('authenticated')
-    expect(s.user).toMatchObject({ sub: 'ada', name: 'Ada', email: 'ada@example.test' })
+    // name and email are UserInfo claims (the provider keeps them out of the ID token): userinfo.test.ts.
+    expect(s.user).toMatchObject({ sub: 'ada' })
     // returnTo carried across the redirect; code, state and iss gone from the address bar.
     expect(new URL(page.url()).pathname).toBe('/inbox')
     expect(await page.evaluate(() => (window as any).callbackUrl)).not.toMatch(/[?&](code|state|iss)=/)
