@@ -266,6 +266,18 @@ describe("storage: 'memory'", () => {
     await page.reload()
     expect(await ready(page)).toBe('unauthenticated')
   })
+
+  it('a popup login is refused at once (config), before any window opens: the popup could not finish an attempt only this tab holds', async () => {
+    context = await stack.newContext()
+    const page = await openTab(context, stack)
+    stack.op.resetStats()
+    await page.click('#popup-login')
+    await until(async () => (await popupOutcome(page)) !== undefined, 5000, 'the popup login to settle')
+    expect((await popupOutcome(page))?.error?.code).toBe('config')
+    expect(await page.evaluate(() => (window as any).popupSettledAtOnce)).toBe(true)
+    expect(context.pages()).toHaveLength(1)
+    expect(stack.op.stats.requests).toEqual({})
+  })
 })
 
 describe('IndexedDB that fails (memory fallback)', () => {
@@ -299,6 +311,20 @@ describe('IndexedDB that fails (memory fallback)', () => {
     expect((await events(page)).filter((e) => e.type === 'warning')).toHaveLength(1)
     expect(await callApi(page)).toBe(200)
     expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([])
+  })
+
+  it('a popup login after the fallback is refused at once (config), before any window opens', async () => {
+    context = await stack.newContext()
+    await context.addInitScript(() => {
+      IDBFactory.prototype.open = () => {
+        throw new DOMException('The operation is insecure.', 'SecurityError')
+      }
+    })
+    const page = await openTab(context, stack)
+    await page.click('#popup-login')
+    await until(async () => (await popupOutcome(page)) !== undefined, 5000, 'the popup login to settle')
+    expect((await popupOutcome(page))?.error?.code).toBe('config')
+    expect(context.pages()).toHaveLength(1)
   })
 })
 
@@ -338,6 +364,8 @@ describe('IndexedDB mode: appState, a login that never settles, a callback used 
       return { returnTo, date: appState.savedAt instanceof Date, time: appState.savedAt.getTime(), map: appState.tags instanceof Map, urgent: appState.tags.get('urgent'), lines: appState.draft.lines }
     })
     expect(back).toEqual({ returnTo: '/compose?to=grace', date: true, time: 1_700_000_000_000, map: true, urgent: 1, lines: ['hi', 'there'] })
+    // This tab finished the login itself.
+    expect((await events(page)).filter((e) => e.type === 'login')).toEqual([expect.objectContaining({ status: 'authenticated', fromOtherTab: false })])
   })
 
   it('an appState that cannot be cloned is refused at once (config), without leaving the page', async () => {
