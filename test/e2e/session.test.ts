@@ -401,6 +401,27 @@ describe('IndexedDB mode: appState, a login that never settles, a callback used 
     expect(await page.evaluate(() => localStorage.getItem('after-login'))).toBeNull()
   })
 
+  it("prompt: '' drops the default prompt=consent: a returning user comes straight back, and this provider then issues no refresh token", async () => {
+    context = await stack.newContext()
+    const page = await openTab(context, stack)
+    await login(page, stack, 'ada')
+    expect((await storedTokens(page)).refreshToken).toEqual(expect.any(String))
+    // Logging in again (the provider still has its session and the grant; a logout would revoke the grant).
+    const authorize = page.waitForRequest((request) => request.url().startsWith(`${stack.op.issuer}/auth?`))
+    const callback = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame() && frame.url().startsWith(`${stack.appOrigin}/callback?`), timeout: 15_000 })
+    void page.evaluate(() => (window as any).auth.login({ params: { prompt: '' } })).catch(() => {})
+    const url = new URL((await authorize).url())
+    expect(url.searchParams.has('prompt')).toBe(false)
+    expect(url.searchParams.get('scope')).toContain('offline_access')
+    // Signed in at the provider, consent already given: no form, straight back to the app.
+    await callback
+    await page.waitForLoadState('load')
+    expect(await ready(page)).toBe('authenticated')
+    expect(await callbackError(page)).toBeUndefined()
+    // OIDC Core §11: without prompt=consent oidc-provider ignores offline_access.
+    expect((await storedTokens(page)).refreshToken).toBeUndefined()
+  })
+
   it('a callback used twice (reload of the callback URL) is refused with a message that says the likely cause', async () => {
     context = await stack.newContext()
     const page = await openTab(context, stack)
