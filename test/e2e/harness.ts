@@ -29,6 +29,11 @@ export interface StackOptions {
   confidential?: { clientId: string; clientSecret: string }
   /** Extra routes on the app server, tried before the defaults. */
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>
+  /**
+   * Keep Chromium's own popup blocker on (playwright turns it off with `--disable-popup-blocking`):
+   * `window.open` outside a user gesture then returns null, as in a browser people use.
+   */
+  popupBlocker?: boolean
 }
 
 export type Stack = Awaited<ReturnType<typeof startStack>>
@@ -67,7 +72,7 @@ export async function startStack(options: StackOptions = {}) {
     }
   })
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, ...(options.popupBlocker ? { ignoreDefaultArgs: ['--disable-popup-blocking'] } : {}) })
 
   return {
     appOrigin,
@@ -108,6 +113,20 @@ export async function openTab(context: BrowserContext, stack: Stack, path = '/')
   await page.goto(stack.appOrigin + path)
   await page.evaluate(() => (window as any).ready)
   return page
+}
+
+/**
+ * Signs in on the provider's own pages, already open or on their way in `page` (a tab or a popup):
+ * the login form, then the consent form, where `deny` clicks the provider's "Cancel" (the user
+ * declines: the provider answers `access_denied`). Does not wait for the way back to the app.
+ */
+export async function signInAtProvider(page: Page, stack: Stack, user = 'ada', { deny = false } = {}): Promise<void> {
+  await page.waitForURL((url) => url.href.startsWith(stack.op.issuer), { timeout: 15_000 })
+  await page.locator('input[name=login]').fill(user)
+  await page.locator('input[name=password]').fill('any')
+  await page.locator('button[type=submit]').click()
+  await page.locator('input[name=prompt][value=consent]').waitFor({ state: 'attached', timeout: 15_000 })
+  await page.locator(deny ? 'a[href*="/abort"]' : 'button[type=submit]').click()
 }
 
 /** Logs in through the provider's own login and consent pages. */
@@ -160,6 +179,9 @@ export async function presentRefreshToken(stack: Stack, refreshToken: string): P
 }
 
 export const state = (page: Page) => page.evaluate(() => (window as any).state()) as Promise<{ status: string; user?: Record<string, unknown>; expiresAt?: number }>
+/** The events this tab's listener has seen (see page.ts). */
+export const events = (page: Page) =>
+  page.evaluate(() => (window as any).events) as Promise<{ type: string; status: string; at: number; code?: string; message?: string; fromOtherTab?: boolean }[]>
 export const callApi = (page: Page, path?: string) => page.evaluate((p) => (window as any).callApi(p), path) as Promise<number | string>
 /** Moves this tab's clock (Date.now) forward, as if time had passed without timers firing. */
 export const skipAhead = (page: Page, ms: number) => page.evaluate((m) => ((window as any).__offset += m), ms)

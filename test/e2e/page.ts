@@ -18,9 +18,9 @@ const config = w.__CONFIG__ as PageConfig
 
 const auth = createAuth({ ...config, redirectUri: `${location.origin}/callback` })
 w.auth = auth
-w.events = [] as { type: string; status: string; at: number; code?: string }[]
+w.events = [] as { type: string; status: string; at: number; code?: string; fromOtherTab?: boolean }[]
 auth.subscribe((state: AuthState, event) => {
-  w.events.push({ type: event.type, status: state.status, at: Date.now(), code: event.error?.code, message: event.message })
+  w.events.push({ type: event.type, status: state.status, at: Date.now(), code: event.error?.code, message: event.message, fromOtherTab: event.fromOtherTab })
 })
 w.state = () => auth.getState()
 w.callApi = async (path = '/api/me') => {
@@ -34,6 +34,7 @@ w.ready = (async () => {
   try {
     const result = await auth.handleRedirect()
     if (result) {
+      w.redirectResult = result
       w.callbackUrl = location.href
       history.replaceState(null, '', result.returnTo)
     }
@@ -47,6 +48,26 @@ w.ready = (async () => {
   }
   return auth.getState().status
 })()
+
+// Popup login. `#popup-login` logs in from a click (a user gesture: the popup may open);
+// `?popup-now` calls it as the page loads, outside any gesture (a popup blocker's case).
+// `popupOutcome` is the promise's outcome; `popupSettledAtOnce` says whether it settled
+// before the next task, i.e. without waiting for anything.
+function popupLogin() {
+  const outcome = auth.login({ popup: true })
+  let settled = false
+  outcome.then(
+    (state) => ((settled = true), (w.popupOutcome = { state })),
+    (err) => ((settled = true), (w.popupOutcome = { error: { code: (err as { code?: string }).code, message: String((err as Error).message) } })),
+  )
+  setTimeout(() => (w.popupSettledAtOnce = settled))
+}
+const button = document.createElement('button')
+button.id = 'popup-login'
+button.textContent = 'Log in (popup)'
+button.onclick = popupLogin
+document.body.append(button)
+if (new URLSearchParams(location.search).has('popup-now')) popupLogin()
 
 // Benchmark hooks: when this tab first held each access-token expiry (wall clock, not Date.now,
 // which tests shift), and a baseline that reads IndexedDB on every call.
