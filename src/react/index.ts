@@ -250,20 +250,18 @@ export function AuthCallback({ fallback = null, children = null, onSuccess, onEr
  */
 const logins = new WeakMap<Auth, Promise<unknown>>()
 
-function loginOnce(auth: Auth, options: LoginOptions): Promise<unknown> | undefined {
+function loginOnce(auth: Auth, options?: LoginOptions): Promise<unknown> | undefined {
   if (logins.has(auth)) return undefined
   const started = auth.login(options).finally(() => logins.delete(auth))
   logins.set(auth, started)
   return started
 }
 
-const currentPath = () => location.pathname + location.search + location.hash
-
 /** Options of {@link RequireAuth} and {@link withAuthenticationRequired}. */
 export interface RequireAuthOptions {
   /** Rendered until the user is signed in (default: nothing). */
   fallback?: ReactNode
-  /** Options of the login it starts; `returnTo` defaults to the current path (with query and hash). */
+  /** Options of the login it starts; `returnTo` defaults to the current path (with query and hash), as for `login()`. */
   loginOptions?: Omit<LoginOptions, 'popup'>
   /** Called when starting the login failed (e.g. discovery failed); without it the error is thrown during rendering. */
   onError?: (error: AuthError) => void
@@ -305,7 +303,7 @@ export function RequireAuth({ children = null, fallback = null, loginOptions, on
     let active = true
     const start = () => {
       if (!active) return
-      loginOnce(auth, { returnTo: currentPath(), ...latest.current.loginOptions })?.catch((err: unknown) => {
+      loginOnce(auth, latest.current.loginOptions)?.catch((err: unknown) => {
         if (!active) return
         const error = asAuthError(err)
         if (latest.current.onError) latest.current.onError(error)
