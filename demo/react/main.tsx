@@ -31,17 +31,18 @@ function Countdown({ expiresAt }: { expiresAt?: number }) {
   return <strong>{expiresAt ? `${Math.max(0, Math.round((expiresAt - now) / 1000))} s` : '–'}</strong>
 }
 
-/** What last changed the session, and where it came from (this tab or another). */
-function useLastEvent(): AuthEvent | undefined {
+/** What last changed the session, and where it came from (its own component: Session re-renders through useAuth only). */
+function LastEvent() {
   const client = useAuthClient()
   const [event, setEvent] = useState<AuthEvent>()
   useEffect(() => client.subscribe((_, e) => setEvent(e)), [client])
-  return event
+  if (!event) return <p id="last-event">No change yet</p>
+  const origin = event.type === 'refresh' || event.type === 'login' ? (event.fromOtherTab ? ' (adopted from another tab)' : ' (sent by this tab)') : ''
+  return <p id="last-event">Last change: {event.type}{origin}</p>
 }
 
 function Session({ onError }: { onError: (message: string) => void }) {
   const { status, user, expiresAt, login, logout, getAccessToken } = useAuth()
-  const event = useLastEvent()
   const signedIn = status === 'authenticated'
   return (
     <section className="card" id="session">
@@ -53,9 +54,7 @@ function Session({ onError }: { onError: (message: string) => void }) {
       <p className="expiry">
         Access token expires in <Countdown expiresAt={expiresAt} /> <span id="expires-at" hidden>{expiresAt ?? ''}</span>
       </p>
-      <p id="last-event">
-        {event ? `Last change: ${event.type}${event.type === 'refresh' || event.type === 'login' ? (event.fromOtherTab ? ' (adopted from another tab)' : ' (sent by this tab)') : ''}` : 'No change yet'}
-      </p>
+      <LastEvent />
       <div className="buttons">
         <button id="login" disabled={signedIn} onClick={() => login().catch((err) => onError(describe(err)))}>Log in</button>
         <button id="refresh" disabled={!signedIn} onClick={() => getAccessToken({ forceRefresh: true }).catch((err) => onError(describe(err)))}>Force a refresh</button>

@@ -1,7 +1,8 @@
-'use client'
 // React binding of oauth-tabs (`oauth-tabs/react`). Built only on the client's public API
 // (`subscribe`, `getState`, `ready`, `login`, `handleRedirect`, ...): the session, its tabs and its
-// refreshes stay in the client; React only renders snapshots of it.
+// refreshes stay in the client; React only renders snapshots of it. No 'use client' directive:
+// bundlers of SPAs warn about it (rolldown, rollup); a Next.js app imports this module from its own
+// client component file.
 import {
   createContext,
   createElement,
