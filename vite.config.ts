@@ -46,7 +46,7 @@ function demoProvider(): Plugin {
           clientId: 'demo-confidential',
           clientSecret: DEMO_SECRET,
           allowedOrigins: appOrigins,
-          redirectUris: appOrigins.map((o) => `${o}/callback`),
+          redirectUris: appOrigins.flatMap((o) => [`${o}/callback`, `${o}/react.html`]),
           log: (line) => server.config.logger.warn(line),
         })
         server.middlewares.use('/api/oauth', toNodeHandler(proxy))

@@ -7,7 +7,7 @@ import Provider from 'oidc-provider'
 /**
  * @typedef {object} ProviderOptions
  * @property {number} [port] - 0 picks a free port
- * @property {string[]} appOrigins - origins of the SPA (redirect URI = origin + '/callback')
+ * @property {string[]} appOrigins - origins of the SPA (redirect URIs: origin + '/callback', and origin + '/react.html' for the React page)
  * @property {number} [accessTokenTtl] - access token lifetime in seconds
  * @property {{ clientId: string, clientSecret: string }} [confidential] - also register a client that needs a secret
  * @property {{ keys: object[] }} [jwks] - signing keys, private JWKs; the first RS256 key signs ID tokens (default: oidc-provider's
@@ -53,8 +53,8 @@ export async function startProvider(options) {
     token_endpoint_auth_method: 'none',
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    redirect_uris: appOrigins.map((o) => `${o}/callback`),
-    post_logout_redirect_uris: appOrigins.map((o) => `${o}/`),
+    redirect_uris: appOrigins.flatMap((o) => [`${o}/callback`, `${o}/react.html`]),
+    post_logout_redirect_uris: appOrigins.flatMap((o) => [`${o}/`, `${o}/react.html`]),
   }
   const clients = [spa]
   if (confidential) {

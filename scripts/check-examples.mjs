@@ -13,10 +13,10 @@ const files = readdirSync('src', { recursive: true }).filter((f) => f.endsWith('
 let count = 0
 for (const file of files) {
   const text = readFileSync(join('src', file), 'utf8')
-  for (const block of text.matchAll(/\* ```ts\n((?:\s*\*.*\n)*?)\s*\* ```/g)) {
-    const code = block[1].split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n')
+  for (const block of text.matchAll(/\* ```(tsx?)\n((?:\s*\*.*\n)*?)\s*\* ```/g)) {
+    const code = block[2].split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n')
     count += 1
-    writeFileSync(join(dir, `${file.replace(/[/.]/g, '_')}_${count}.ts`), `${code}\nexport {}\n`)
+    writeFileSync(join(dir, `${file.replace(/[/.]/g, '_')}_${count}.${block[1]}`), `${code}\nexport {}\n`)
   }
 }
 // What the examples take as given: an app's own objects.
@@ -35,7 +35,7 @@ declare const button: HTMLButtonElement
 )
 writeFileSync(
   join(dir, 'tsconfig.json'),
-  JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { noEmit: true, noUnusedLocals: false, types: ['node'] }, include: ['*.ts'] }),
+  JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { noEmit: true, noUnusedLocals: false, types: ['node'] }, include: ['*.ts', '*.tsx'] }),
 )
 try {
   execFileSync('npx', ['tsc', '-p', join(dir, 'tsconfig.json')], { stdio: 'inherit' })

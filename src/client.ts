@@ -303,6 +303,9 @@ export function createAuth(options: AuthOptions): Auth {
   addEventListener('online', background)
 
   async function loginWithPopup(loginOptions: LoginOptions): Promise<AuthState> {
+    // The popup finishes the login as another tab: only the shared store can hand it the attempt
+    // (a popup's sessionStorage is a copy taken when it opens).
+    if (!store.persistent) throw new AuthError('config', "login({ popup: true }) needs IndexedDB (storage: 'indexeddb'); use the redirect login")
     // Opened before the first await: browsers allow window.open only in the click that asked for it.
     const popup = openPopup(config.name)
     try {

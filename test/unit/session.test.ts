@@ -391,6 +391,14 @@ describe('popup login', () => {
     } }
   }
 
+  it("is refused at once in storage: 'memory' mode (the popup could not find the attempt): no window, no request", async () => {
+    const open = vi.spyOn(window, 'open')
+    const op = fakeProvider()
+    await expect(openTab(op, { storage: 'memory' }).login({ popup: true })).rejects.toMatchObject({ code: 'config' })
+    expect(open).not.toHaveBeenCalled()
+    expect(op.fetch).not.toHaveBeenCalled()
+  })
+
   it('rejects with popup_blocked at once when the browser blocks it', async () => {
     vi.spyOn(window, 'open').mockReturnValue(null)
     const op = fakeProvider()
