@@ -29,5 +29,8 @@ export default {
   sort: ['source-order'],
   validation: { notExported: true, invalidLink: true, invalidPath: true, rewrittenLink: true, notDocumented: true, unusedMergeModuleWith: true },
   treatWarningsAsErrors: true,
+  // Source links would point at a git remote; a clone (CI) has none that TypeDoc recognises.
+  disableSources: true,
+  highlightLanguages: ['ts', 'tsx', 'js', 'sh', 'bash', 'json', 'http', 'mermaid', 'html'],
   githubPages: false,
 }

@@ -31,6 +31,8 @@ declare function showBanner(message: string): void
 declare function render(state: import('oauth-tabs').AuthState): void
 declare function greet(name: string): void
 declare const button: HTMLButtonElement
+declare const redis: import('oauth-tabs/server').RedisLike
+declare const tokens: import('oauth-tabs/server').ClientCredentials
 `,
 )
 writeFileSync(

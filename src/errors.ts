@@ -19,6 +19,16 @@
  * - `insufficient_scope`: an API answered 403 `insufficient_scope` (see `scope`).
  * - `popup_blocked`: the browser refused to open the login popup (call `login({ popup: true })` from a click).
  * - `popup_closed`: the user closed the login popup before the login finished.
+ *
+ * @example
+ * ```ts
+ * import { AuthError, type AuthErrorCode } from 'oauth-tabs'
+ *
+ * const retryable: AuthErrorCode[] = ['network', 'server_error', 'rate_limited', 'lock_timeout']
+ * auth.getAccessToken().catch((err) => {
+ *   if (err instanceof AuthError && retryable.includes(err.code)) showMessage('Try again in a moment')
+ * })
+ * ```
  */
 export type AuthErrorCode =
   | 'config'
@@ -37,7 +47,16 @@ export type AuthErrorCode =
   | 'popup_blocked'
   | 'popup_closed'
 
-/** Extra details of an {@link AuthError}. */
+/**
+ * Extra details of an {@link AuthError}.
+ * @example
+ * ```ts
+ * import { AuthError, type AuthErrorInit } from 'oauth-tabs'
+ *
+ * const init: AuthErrorInit = { error: 'invalid_grant', status: 400 }
+ * const err = new AuthError('login_required', 'Session ended at the provider; log in', init) // e.g. in a test double
+ * ```
+ */
 export interface AuthErrorInit {
   /**
    * The underlying error, for debugging. It is not kept as given: the error keeps a sanitized
@@ -78,6 +97,7 @@ export interface AuthErrorInit {
  * ```
  */
 export class AuthError extends Error {
+  /** Always `'AuthError'` (survives minification, unlike the class name). */
   declare readonly name: 'AuthError'
   /** Our stable code; see {@link AuthErrorCode}. */
   declare readonly code: AuthErrorCode

@@ -20,6 +20,8 @@ import { AuthError } from '../errors.js'
 import type { LoginOptions, RedirectResult } from '../login.js'
 import type { AuthState } from '../state.js'
 
+export { AuthError } from '../errors.js'
+
 const AuthContext = createContext<Auth | null>(null)
 AuthContext.displayName = 'OAuthTabs'
 
@@ -27,10 +29,20 @@ AuthContext.displayName = 'OAuthTabs'
 const SERVER_STATE: AuthState = Object.freeze({ status: 'loading' })
 const serverState = () => SERVER_STATE
 
-/** Props of {@link AuthProvider}. */
+/**
+ * Props of {@link AuthProvider}.
+ * @example
+ * ```tsx
+ * import { AuthProvider, type AuthProviderProps } from 'oauth-tabs/react'
+ *
+ * const props: AuthProviderProps = { client: auth }
+ * const app = <AuthProvider {...props}><main /></AuthProvider>
+ * ```
+ */
 export interface AuthProviderProps {
   /** The client, made once by `createAuth` (at module level, not during rendering). */
   client: Auth
+  /** The app, or the part of it that uses {@link useAuth}. */
   children?: ReactNode
 }
 
@@ -86,7 +98,18 @@ export function useAuthClient(): Auth {
   return client
 }
 
-/** What {@link useAuth} returns: the state, and the client's methods (the same functions on every render). */
+/**
+ * What {@link useAuth} returns: the state, and the client's methods (the same functions on every render).
+ * @example
+ * ```tsx
+ * import { useAuth, type UseAuthResult } from 'oauth-tabs/react'
+ *
+ * function Me() {
+ *   const { status, fetch }: UseAuthResult = useAuth()
+ *   return <button disabled={status !== 'authenticated'} onClick={() => void fetch('/api/me')}>Who am I?</button>
+ * }
+ * ```
+ */
 export interface UseAuthResult extends AuthState {
   /** {@link Auth.login}: redirects (never settles), or `{ popup: true }` resolves with the new state. */
   readonly login: Auth['login']
@@ -123,11 +146,36 @@ export function useAuth(): UseAuthResult {
   return useMemo(() => ({ ...state, login: auth.login, logout: auth.logout, fetch: auth.fetch, getAccessToken: auth.getAccessToken }), [state, auth])
 }
 
-/** Where {@link useHandleRedirect} stands. `result` is `null` when the URL carried no callback. */
+/**
+ * Where {@link useHandleRedirect} stands: `pending` while the login completes, then `done` (with
+ * `result`, `null` when the URL carried no callback) or `error` (with the {@link AuthError}).
+ * @example
+ * ```tsx
+ * import { useHandleRedirect, type RedirectOutcome } from 'oauth-tabs/react'
+ *
+ * function Callback() {
+ *   const outcome: RedirectOutcome = useHandleRedirect()
+ *   return <p>{outcome.status === 'error' ? outcome.error.code : outcome.status}</p>
+ * }
+ * ```
+ */
 export type RedirectOutcome =
-  | { readonly status: 'pending' }
-  | { readonly status: 'done'; readonly result: RedirectResult | null }
-  | { readonly status: 'error'; readonly error: AuthError }
+  | {
+      /** Still completing. */
+      readonly status: 'pending'
+    }
+  | {
+      /** Completed. */
+      readonly status: 'done'
+      /** What `handleRedirect` resolved to. */
+      readonly result: RedirectResult | null
+    }
+  | {
+      /** Failed. */
+      readonly status: 'error'
+      /** Why. */
+      readonly error: AuthError
+    }
 
 /**
  * One `handleRedirect` per callback URL in this page, whatever the number of components, mounts and
@@ -159,7 +207,18 @@ function useLatest<T>(value: T): { readonly current: T } {
   return ref
 }
 
-/** Callbacks of {@link useHandleRedirect}. */
+/**
+ * Callbacks of {@link useHandleRedirect}.
+ * @example
+ * ```tsx
+ * import type { HandleRedirectCallbacks } from 'oauth-tabs/react'
+ *
+ * const callbacks: HandleRedirectCallbacks = {
+ *   onSuccess: (result) => history.replaceState(null, '', result?.returnTo ?? '/'),
+ *   onError: (error) => console.warn(error.code),
+ * }
+ * ```
+ */
 export interface HandleRedirectCallbacks {
   /** Called once with the outcome: `null` when the URL carried no callback (e.g. a reload of the callback page). */
   onSuccess?: (result: RedirectResult | null) => void
@@ -211,7 +270,16 @@ export function useHandleRedirect(callbacks: HandleRedirectCallbacks = {}): Redi
   return outcome
 }
 
-/** Props of {@link AuthCallback}. */
+/**
+ * Props of {@link AuthCallback}.
+ * @example
+ * ```tsx
+ * import { AuthCallback, type AuthCallbackProps } from 'oauth-tabs/react'
+ *
+ * const props: AuthCallbackProps = { fallback: <p>Signing in…</p>, onSuccess: (r) => location.replace(r?.returnTo ?? '/') }
+ * const route = <AuthCallback {...props} />
+ * ```
+ */
 export interface AuthCallbackProps extends HandleRedirectCallbacks {
   /** Rendered while the login completes (default: nothing). */
   fallback?: ReactNode
@@ -258,7 +326,15 @@ function loginOnce(auth: Auth, options?: LoginOptions): Promise<unknown> | undef
   return started
 }
 
-/** Options of {@link RequireAuth} and {@link withAuthenticationRequired}. */
+/**
+ * Options of {@link RequireAuth} and {@link withAuthenticationRequired}.
+ * @example
+ * ```tsx
+ * import type { RequireAuthOptions } from 'oauth-tabs/react'
+ *
+ * const options: RequireAuthOptions = { fallback: <p>Redirecting to login…</p>, loginOptions: { params: { prompt: 'login' } } }
+ * ```
+ */
 export interface RequireAuthOptions {
   /** Rendered until the user is signed in (default: nothing). */
   fallback?: ReactNode
@@ -268,7 +344,16 @@ export interface RequireAuthOptions {
   onError?: (error: AuthError) => void
 }
 
-/** Props of {@link RequireAuth}. */
+/**
+ * Props of {@link RequireAuth}.
+ * @example
+ * ```tsx
+ * import { RequireAuth, type RequireAuthProps } from 'oauth-tabs/react'
+ *
+ * const props: RequireAuthProps = { fallback: <p>…</p> }
+ * const page = <RequireAuth {...props}><h1>Orders</h1></RequireAuth>
+ * ```
+ */
 export interface RequireAuthProps extends RequireAuthOptions {
   /** Rendered only when signed in. */
   children?: ReactNode

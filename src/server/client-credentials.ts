@@ -8,16 +8,61 @@ import { logSafe } from './log-safe.js'
  * Pass an `ioredis` instance (an optional peer dependency) or anything with these methods.
  * `status` (ioredis: `'ready'` when connected), where present, lets an instance skip Redis at
  * once while it is known to be down instead of waiting for a command's timeout.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import type { RedisLike } from 'oauth-tabs/server'
+ *
+ * const redis: RedisLike = new Redis('redis://127.0.0.1:6379')
+ * ```
  */
 export interface RedisLike {
+  /** The connection's state, as ioredis reports it (`'ready'` when connected). */
   readonly status?: string
+  /**
+   * `GET key`: the value, or null.
+   * @example
+   * ```ts
+   * const cached = await redis.get('oauth-tabs:cc:my-client:')
+   * ```
+   */
   get(key: string): Promise<string | null>
+  /**
+   * `SET key value PX ms`: stores with a lifetime in milliseconds.
+   * @example
+   * ```ts
+   * await redis.set('key', 'value', 'PX', 60_000)
+   * ```
+   */
   set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>
+  /** `SET key value PX ms NX`: stores only if absent (the lock); resolves to `'OK'` when it did, else null. */
   set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<unknown>
+  /**
+   * `EVAL script numkeys ...`: runs a Lua script (used to release the lock only if still its owner).
+   * @example
+   * ```ts
+   * await redis.eval("return redis.call('get', KEYS[1])", 1, 'key')
+   * ```
+   */
   eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>
 }
 
-/** Options of {@link createClientCredentials}. */
+/**
+ * Options of {@link createClientCredentials}.
+ * @example
+ * ```ts
+ * import type { ClientCredentialsOptions } from 'oauth-tabs/server'
+ *
+ * const options: ClientCredentialsOptions = {
+ *   issuer: 'https://id.example.com',
+ *   clientId: 'reporting-service',
+ *   clientSecret: process.env.CLIENT_SECRET!,
+ *   scope: 'reports:read',
+ *   refusalBackoff: 30,
+ * }
+ * ```
+ */
 export interface ClientCredentialsOptions extends UpstreamOptions {
   /** Space-separated scopes to ask for. Default: none (the provider's default). */
   scope?: string
@@ -42,7 +87,15 @@ export interface ClientCredentialsOptions extends UpstreamOptions {
   log?: (line: string) => void
 }
 
-/** A cached client_credentials token source. */
+/**
+ * A cached client_credentials token source, made by {@link createClientCredentials}.
+ * @example
+ * ```ts
+ * import { createClientCredentials, type ClientCredentials } from 'oauth-tabs/server'
+ *
+ * const tokens: ClientCredentials = createClientCredentials({ tokenEndpoint: 'https://id.example.com/token', clientId: 'svc', clientSecret: 's3cret' })
+ * ```
+ */
 export interface ClientCredentials {
   /**
    * Resolves to a valid access token: from memory, then Redis, then the provider. However many
@@ -59,6 +112,10 @@ export interface ClientCredentials {
    * with a 1 s timeout per command), so instances share one token again at their next renewal.
    * @throws {@link AuthError} `config` (`invalid_client`), `invalid_response`, `server_error`,
    * `rate_limited`, `network` when no valid token is left and the provider cannot give one.
+   * @example
+   * ```ts
+   * const response = await fetch(url, { headers: { authorization: `Bearer ${await tokens.getToken()}` } })
+   * ```
    */
   getToken(): Promise<string>
 }

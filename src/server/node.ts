@@ -1,10 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FetchHandler } from './proxy.js'
 
-/** A Node / connect / Express middleware: `(req, res, next?) => void`. */
+/**
+ * A Node / connect / Express middleware: `(req, res, next?) => void`.
+ * @example
+ * ```ts
+ * import { toNodeHandler, type NodeHandler } from 'oauth-tabs/server'
+ *
+ * const middleware: NodeHandler = toNodeHandler(proxy)
+ * app.use('/api/oauth', middleware)
+ * ```
+ */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
 
-/** Options of {@link toNodeHandler}. */
+/**
+ * Options of {@link toNodeHandler}.
+ * @example
+ * ```ts
+ * import type { NodeHandlerOptions } from 'oauth-tabs/server'
+ *
+ * const seen = new Map<string, number>()
+ * const options: NodeHandlerOptions = { limit: (ip) => (seen.set(ip, (seen.get(ip) ?? 0) + 1).get(ip) ?? 0) <= 60 }
+ * ```
+ */
 export interface NodeHandlerOptions {
   /**
    * Called first for every request with the peer's IP address (`req.socket.remoteAddress`) and

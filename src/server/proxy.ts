@@ -2,7 +2,22 @@ import { AuthError } from '../errors.js'
 import { createUpstream, type UpstreamOptions } from './upstream.js'
 import { logSafe } from './log-safe.js'
 
-/** Options of {@link createTokenProxy}. */
+/**
+ * Options of {@link createTokenProxy}.
+ * @example
+ * ```ts
+ * import type { TokenProxyOptions } from 'oauth-tabs/server'
+ *
+ * const options: TokenProxyOptions = {
+ *   issuer: 'https://accounts.google.com',
+ *   clientId: process.env.GOOGLE_CLIENT_ID!,
+ *   clientSecret: process.env.GOOGLE_CLIENT_SECRET!,
+ *   allowedOrigins: ['https://app.example.com'],
+ *   redirectUris: ['https://app.example.com/callback'],
+ *   log: (line) => console.warn(line),
+ * }
+ * ```
+ */
 export interface TokenProxyOptions extends UpstreamOptions {
   /** Browser origins allowed to call the proxy (exact match, e.g. `https://app.example.com`). Required. */
   allowedOrigins: readonly string[]
@@ -16,7 +31,16 @@ export interface TokenProxyOptions extends UpstreamOptions {
   log?: (line: string) => void
 }
 
-/** A web-standard request handler: runs on Node 20, Deno, Bun and Workers alike. */
+/**
+ * A web-standard request handler: runs on Node 20, Deno, Bun and Workers alike.
+ * @example
+ * ```ts
+ * import type { FetchHandler } from 'oauth-tabs/server'
+ *
+ * const handler: FetchHandler = proxy
+ * const response = await handler(new Request('https://app.example.com/api/oauth/token', { method: 'OPTIONS', headers: { origin: 'https://app.example.com' } }))
+ * ```
+ */
 export type FetchHandler = (request: Request) => Promise<Response>
 
 /** Parameters forwarded per grant; everything else the browser sends is dropped (RFC 9700 §2.3). */

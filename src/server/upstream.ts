@@ -2,10 +2,26 @@ import * as oauth from 'oauth4webapi'
 import { AuthError } from '../errors.js'
 import { toAuthError } from '../provider-errors.js'
 
-/** How the server authenticates to the provider's token endpoint (RFC 6749 §2.3.1). */
+/**
+ * How the server authenticates to the provider's token endpoint (RFC 6749 §2.3.1).
+ * @example
+ * ```ts
+ * import type { ClientAuthentication } from 'oauth-tabs/server'
+ *
+ * const method: ClientAuthentication = 'client_secret_post' // Baidu, GitHub; most others take Basic
+ * ```
+ */
 export type ClientAuthentication = 'client_secret_basic' | 'client_secret_post'
 
-/** Where and as whom the server talks to the provider. Shared by the proxy and client_credentials. */
+/**
+ * Where and as whom the server talks to the provider. Shared by the proxy and client_credentials.
+ * @example
+ * ```ts
+ * import type { UpstreamOptions } from 'oauth-tabs/server'
+ *
+ * const upstream: UpstreamOptions = { tokenEndpoint: 'https://github.com/login/oauth/access_token', clientId: 'Iv1.abc', clientAuthentication: 'client_secret_post' }
+ * ```
+ */
 export interface UpstreamOptions {
   /** Issuer to discover the endpoints from (OpenID Connect, then RFC 8414). Or give the endpoints. */
   issuer?: string
