@@ -283,6 +283,8 @@ export function createAuth(options: AuthOptions): Auth {
       if (!isFresh(held, now)) background()
       return held.accessToken
     }
+    // Signed out here and in the store (a login in another tab would be there): no need to load the protocol.
+    if (!held && !(await readTokens(store, warn))) throw new AuthError('login_required', 'No session; log in')
     return (await refresh(refused)).accessToken
   }
 

@@ -149,7 +149,10 @@ export function sameIssuer(a: string, b: string): boolean {
  * Any other value is left for those checks to refuse.
  */
 export function followIssuerSpelling(provider: Provider, seen: unknown): void {
-  if (typeof seen === 'string' && seen !== provider.as.issuer && sameIssuer(seen, provider.as.issuer)) {
+  const issuer = provider.as.issuer
+  // Only the trailing slash, as plain strings: `HTTPS://OP.EXAMPLE:443` names the same origin, but the
+  // comparisons stay exact for everything but the one spelling difference path-less issuers have.
+  if (typeof seen === 'string' && seen !== issuer && (seen === `${issuer}/` || `${seen}/` === issuer) && sameIssuer(seen, issuer)) {
     provider.as = { ...provider.as, issuer: seen }
   }
 }

@@ -1,3 +1,4 @@
+import { AuthError } from './errors.js'
 import type { Store } from './store.js'
 
 /**
@@ -25,7 +26,14 @@ export function createPendingLogins(name: string, store: Store): PendingLogins {
   return {
     async put(state, pending) {
       if (store.persistent) await store.update(`pending:${state}`, () => pending)
-      if (!store.persistent) session()?.setItem(key(state), JSON.stringify(pending))
+      if (store.persistent) return
+      let text: string
+      try {
+        text = JSON.stringify(pending)
+      } catch {
+        throw new AuthError('config', "appState must be JSON-serialisable in storage: 'memory' mode (it is kept in sessionStorage)")
+      }
+      session()?.setItem(key(state), text)
     },
     async take(state) {
       const stored = await store.take(`pending:${state}`)

@@ -1,6 +1,9 @@
 import { AuthError, type AuthErrorCode } from './errors.js'
 import type { AuthState } from './state.js'
 
+/** Codes a popup's callback page may report; anything else arrives as `authorization_error`. */
+const KNOWN: AuthErrorCode[] = ['state_mismatch', 'access_denied', 'authorization_error', 'invalid_grant', 'invalid_response', 'network', 'server_error', 'rate_limited', 'config', 'login_required']
+
 /** How often the opener looks whether the user closed the popup. */
 const POLL = 250
 
@@ -35,7 +38,12 @@ export function waitForPopup(
     }
     const stop = listen((outcome) => {
       if (outcome.state !== state) return
-      finish(outcome.error && new AuthError(outcome.error.code as AuthErrorCode, outcome.error.message))
+      if (outcome.error) {
+        const code = KNOWN.includes(outcome.error.code as AuthErrorCode) ? (outcome.error.code as AuthErrorCode) : 'authorization_error'
+        return finish(new AuthError(code, String(outcome.error.message)))
+      }
+      // The popup announces the tokens before its outcome (one sender: in order), so this tab holds them.
+      finish(current().status === 'authenticated' ? undefined : new AuthError('invalid_response', 'The popup reported a login this tab did not receive; log in again'))
     })
     const poll = setInterval(() => {
       if (popup.closed) finish(new AuthError('popup_closed', 'The login popup was closed before the login finished'))

@@ -65,5 +65,12 @@ export function safeReturnTo(returnTo: string | undefined, page: string = locati
  * @param page - the page URL whose origin the path must stay on (default `location.href`)
  */
 export function storedReturnTo(stored: unknown, page: string = location.href): string {
-  return typeof stored === 'string' && isSafePath(stored, new URL(page).origin) ? stored : '/'
+  if (typeof stored !== 'string' || !stored.startsWith('/')) return '/'
+  try {
+    // The same test as a given value, and the value must be the path it normalises to
+    // (`/.//evil.example` resolves to `//evil.example`: refused).
+    return safeReturnTo(stored, page) === stored ? stored : '/'
+  } catch {
+    return '/'
+  }
 }

@@ -16,6 +16,8 @@ const auth = createAuth({
   scope: env.VITE_SCOPE ?? 'openid profile email offline_access',
   apiOrigins: env.VITE_API_ORIGINS ? String(env.VITE_API_ORIGINS).split(',') : undefined,
   tokenProxy: env.VITE_TOKEN_PROXY || undefined,
+  // The provider puts name and email in UserInfo, not in the ID token (as the main demo page does).
+  userInfo: env.VITE_USERINFO !== '0',
   postLogoutRedirectUri: page,
 })
 

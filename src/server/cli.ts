@@ -65,6 +65,10 @@ const server = createServer((req, res) => {
   }
   handle(req, res)
 })
+// A token request is a few hundred bytes: a client trickling it (slow-loris) is cut off after 15 s
+// instead of Node's default of 5 minutes per connection.
+server.requestTimeout = 15_000
+server.headersTimeout = 10_000
 // CONNECT never reaches the request listener; answer it rather than drop the connection.
 server.on('connect', (_req, socket) => {
   socket.on('error', () => {})

@@ -218,7 +218,8 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
         error = new AuthError(
           status === 429 ? 'rate_limited' : status >= 500 ? 'server_error' : CONFIG_ERRORS.has(providerError ?? '') ? 'config' : 'invalid_response',
           `client_credentials refused: HTTP ${status}${providerError ? ` ${logSafe(providerError, 40)}` : ''}${json ? '' : ' (not JSON)'}`,
-          { status, error: providerError?.slice(0, 512), error_description: typeof json?.error_description === 'string' ? json.error_description.slice(0, 512) : undefined },
+          // A provider that quotes its request would put the secret here (and so in Redis, for every instance).
+          { status, error: providerError && upstream.redact(providerError).slice(0, 512), error_description: typeof json?.error_description === 'string' ? upstream.redact(json.error_description).slice(0, 512) : undefined },
         )
         if (!retryable) throw error
         const retryAfter = answer.headers.get('retry-after')
@@ -250,7 +251,8 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
   const parseRefused = (raw: string | null): Refused | undefined => {
     try {
       const value = raw ? (JSON.parse(raw) as Refused) : undefined
-      return typeof value?.code === 'string' && typeof value.until === 'number' && typeof value.backoff === 'number' ? value : undefined
+      // Redis is shared: a record is believed no further than this instance's own longest backoff.
+      return typeof value?.code === 'string' && typeof value.until === 'number' && typeof value.backoff === 'number' ? { ...value, until: Math.min(value.until, Date.now() + maxBackoff) } : undefined
     } catch {
       return undefined
     }
@@ -282,7 +284,7 @@ export function createClientCredentials(options: ClientCredentialsOptions): Clie
 
   /** Through Redis: read; else take the lock (SET NX PX) and ask the provider; else wait for the holder's token. */
   async function viaRedis(client: RedisLike): Promise<Cached> {
-    const fresh = (c: Cached | undefined): c is Cached => !!c && Date.now() < c.refreshAt
+    const fresh = (c: Cached | undefined): c is Cached => !!c && Date.now() < c.refreshAt && Date.now() < c.expiresAt
     /** Another instance's remembered refusal: adopt it, and answer with it. */
     const checkRefused = async () => {
       const shared = parseRefused(await withTimeout(client.get(`${key}:refused`)))

@@ -64,14 +64,28 @@ const MAX_FORWARDED_HEADER = 2048
  * `error_uri`, strings only, each at most 512 characters. Nothing else of an upstream answer
  * (a gateway that echoes its request would hand over the client secret).
  */
-function errorFields(json: Record<string, unknown>): Record<string, string> | undefined {
+function errorFields(json: Record<string, unknown>, redact: (text: string) => string): Record<string, string> | undefined {
   if (typeof json.error !== 'string' || !json.error) return undefined
   const fields: Record<string, string> = {}
   for (const name of ['error', 'error_description', 'error_uri']) {
     const value = json[name]
-    if (typeof value === 'string') fields[name] = value.slice(0, MAX_ERROR_FIELD)
+    // A provider (or gateway) that quotes its request in these fields would hand over the secret.
+    if (typeof value === 'string') fields[name] = redact(value).slice(0, MAX_ERROR_FIELD)
   }
   return fields
+}
+
+/** Members of a successful token response passed to the browser (RFC 6749 §5.1, OIDC Core §3.1.3.3, RFC 8693, RFC 9396). */
+const TOKEN_MEMBERS = ['access_token', 'token_type', 'expires_in', 'refresh_token', 'scope', 'id_token', 'refresh_token_expires_in', 'issued_token_type', 'authorization_details']
+
+/** A token response with only its known members, string fields redacted of the secret: nothing else of an upstream answer. */
+function tokenMembers(json: Record<string, unknown>, redact: (text: string) => string): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const name of TOKEN_MEMBERS) {
+    const value = json[name]
+    if (value !== undefined) out[name] = typeof value === 'string' && name !== 'access_token' && name !== 'refresh_token' && name !== 'id_token' ? redact(value) : value
+  }
+  return out
 }
 
 /**
@@ -251,9 +265,10 @@ export function createTokenProxy(options: TokenProxyOptions): FetchHandler {
       if (answer.status >= 300 && answer.status < 400) return refuse(502, 'server_error', 'Provider redirected', origin, `upstream ${answer.status} redirect`)
       if (route === 'revoke' && answer.status === 200) return reply(200, null, origin, headers)
       // Success: the token response as the provider sent it (the browser library validates it).
-      if (route === 'token' && answer.status === 200 && typeof answer.json?.access_token === 'string') return reply(200, answer.json, origin, headers)
+      const redact = (text: string) => upstream.redact(text, [...forward.values()].filter((v) => v !== kind))
+      if (route === 'token' && answer.status === 200 && typeof answer.json?.access_token === 'string') return reply(200, tokenMembers(answer.json, redact), origin, headers)
       // Anything else: the provider's error fields only, never the rest of its answer.
-      const fields = answer.json && answer.status >= 400 ? errorFields(answer.json) : undefined
+      const fields = answer.json && answer.status >= 400 ? errorFields(answer.json, redact) : undefined
       if (!fields) {
         const what = answer.json ? (answer.status >= 400 ? 'without an OAuth error' : 'without a token') : 'without JSON'
         return refuse(502, 'server_error', `Provider answered HTTP ${answer.status} ${what}`, origin, `upstream ${answer.status} ${what}`, headers)

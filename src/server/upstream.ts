@@ -138,11 +138,22 @@ export function createUpstream(options: UpstreamOptions) {
       if (response.status === 404) response = await oauth.discoveryRequest(url, { ...opts, algorithm: 'oauth2' })
       const as = await oauth.processDiscoveryResponse(url, response)
       if (!as.token_endpoint) throw new AuthError('config', 'The provider has no token_endpoint')
-      return { token: fixed.token ?? as.token_endpoint, revocation: fixed.revocation ?? as.revocation_endpoint }
+      // Discovered endpoints obey the same rule as configured ones: the secret never goes over plain
+      // http to a non-loopback host (a provider behind a TLS terminator that publishes http URLs).
+      return {
+        token: fixed.token ?? checkUrl('token_endpoint (discovered)', as.token_endpoint)!,
+        revocation: fixed.revocation ?? checkUrl('revocation_endpoint (discovered)', as.revocation_endpoint),
+      }
     } catch (err) {
       throw toAuthError(err, 'Discovery')
     }
   }
+
+  // RFC 6749 §2.3.1: form-urlencode both parts before base64.
+  const encode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')
+  const basic = btoa(`${encode(options.clientId)}:${encode(secret)}`)
+  /** Every form in which a provider that echoes its request could hand the secret back. */
+  const secretForms = [...new Set([secret, encode(secret), encodeURIComponent(secret), basic])]
 
   /** Client authentication for a form body, per the configured method. */
   function authenticate(body: URLSearchParams, headers: Headers) {
@@ -150,14 +161,23 @@ export function createUpstream(options: UpstreamOptions) {
       body.set('client_id', options.clientId)
       body.set('client_secret', secret!)
     } else {
-      // RFC 6749 §2.3.1: form-urlencode both parts before base64.
-      const encode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')
-      headers.set('authorization', `Basic ${btoa(`${encode(options.clientId)}:${encode(secret!)}`)}`)
+      headers.set('authorization', `Basic ${basic}`)
     }
   }
 
   return {
     clientId: options.clientId,
+    /**
+     * `text` with the secret (in every form it was sent) and each of `sent` (the request's code,
+     * verifier or tokens, 8 characters or more) replaced by `[redacted]`: for provider-sent text
+     * that goes on to a browser, an error or Redis.
+     */
+    redact(text: string, sent: readonly (string | null | undefined)[] = []): string {
+      let out = text
+      const values = [...secretForms, ...sent.filter((v): v is string => !!v && v.length >= 8)]
+      for (const value of values.sort((a, b) => b.length - a.length)) out = out.split(value).join('[redacted]')
+      return out
+    },
     /** The token and revocation endpoints (discovered once, then cached). */
     endpoints: () => (endpoints ??= discover().catch((err: unknown) => {
       endpoints = undefined

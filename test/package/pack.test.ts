@@ -136,7 +136,7 @@ function Status() {
   const { status } = useAuth()
   return h('output', { id: 'status' }, status)
 }
-createRoot(document.getElementById('root')!).render(h(StrictMode, null, h(AuthProvider, { auth }, h(Status))))
+createRoot(document.getElementById('root')!).render(h(StrictMode, null, h(AuthProvider, { client: auth }, h(Status))))
 `,
 }
 

@@ -222,6 +222,15 @@ describe('login()', () => {
     expect(result).toEqual({ returnTo: '/inbox', appState })
   })
 
+  it("refuses an appState that JSON cannot carry in storage: 'memory' mode (a BigInt, a cycle), before navigating", async () => {
+    const op = fakeProvider()
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    for (const appState of [10n, cyclic]) {
+      await expect(openTab(op, { storage: 'memory' }).login({ appState })).rejects.toMatchObject({ name: 'AuthError', code: 'config' })
+    }
+  })
+
   it('refuses an appState that cannot be stored, before navigating', async () => {
     const op = fakeProvider()
     await expect(openTab(op).login({ appState: { f: () => 1 } })).rejects.toMatchObject({ code: 'config' })
@@ -282,6 +291,16 @@ describe('provider metadata', () => {
     expect(auth.getState().status).toBe('authenticated')
     await expect(auth.getAccessToken()).resolves.toMatch(/^at-/) // a refresh with an ID token (iss checked again)
   })
+
+  it.each(['HTTPS://OP.EXAMPLE', 'https://op.example:443', 'https://op.example/.', 'https:op.example', 'https://op.example//'])(
+    'follows only the trailing slash: an ID token with iss %s is refused',
+    async (iss) => {
+      const op = fakeProvider({ tamper: { claims: (c) => ({ ...c, iss }) } })
+      const auth = openTab(op, { issuer: ISSUER })
+      await expect(logIn(auth, op)).rejects.toMatchObject({ code: 'invalid_response' })
+      expect(auth.getState().status).toBe('unauthenticated')
+    },
+  )
 
   it('partial metadata is merged over discovery (an endpoint discovery omits)', async () => {
     const { revocation_endpoint: _, ...withoutRevocation } = fakeProvider().metadata
@@ -432,6 +451,25 @@ describe('popup login', () => {
     popup.closed = true
     await expect(done).rejects.toMatchObject({ code: 'popup_closed' })
     expect(clear).toHaveBeenCalled()
+  })
+
+  it.each([
+    ['a "success" while this tab holds no login', undefined, 'invalid_response'],
+    ['an error with a code outside AuthErrorCode', { code: 'totally_made_up', message: 'x' }, 'authorization_error'],
+  ] as const)('a forged popup outcome (another script of the origin on the channel): %s', async (_, error, code) => {
+    const popup = fakePopup()
+    vi.spyOn(window, 'open').mockReturnValue(popup as unknown as Window)
+    const op = fakeProvider()
+    const opener = openTab(op, { name: 'forged-popup' })
+    const done = opener.login({ popup: true })
+    await vi.waitFor(() => expect(popup.location.href).not.toBe('about:blank'))
+    const state = new URL(popup.location.href).searchParams.get('state')!
+    const { createTabs } = await import('../../src/tabs.js')
+    const forger = createTabs('forged-popup', 1000, () => {})
+    forger.announce({ type: 'popup', state, ...(error ? { error } : {}) })
+    await expect(done).rejects.toMatchObject({ name: 'AuthError', code })
+    expect(opener.getState().status).toBe('unauthenticated')
+    forger.close()
   })
 
   it("a login error in the popup rejects the opener's promise with it", async () => {

@@ -190,7 +190,7 @@ describe('authorization parameters that could replace the request', () => {
 })
 
 describe('returnTo read back from storage', () => {
-  it('is checked again: a tampered pending record cannot send the app off the origin', async () => {
+  it.each(['//evil.example/x', '/.//evil.example/x', '/..//evil.example', '/./%2e/..//evil.example', 'https://evil.example/'])('is checked again: a pending record rewritten to %s comes back as /', async (hostile) => {
     const op = fakeProvider()
     const auth = openTab(op)
     const url = await startLogin(auth, { returnTo: '/inbox' })
@@ -201,7 +201,7 @@ describe('returnTo read back from storage', () => {
     const name = stores.map((d) => d.name!).find((n) => n.startsWith('oauth-tabs:test-'))!
     const kv = createStore(name, 'kv')
     const pending = (await get(`pending:${state}`, kv)) as Record<string, unknown>
-    await set(`pending:${state}`, { ...pending, returnTo: '//evil.example/x' }, kv)
+    await set(`pending:${state}`, { ...pending, returnTo: hostile }, kv)
     const result = await openTab(op).handleRedirect(op.authorize(url))
     expect(result?.returnTo).toBe('/')
   })
