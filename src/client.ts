@@ -219,6 +219,8 @@ export function createAuth(options: AuthOptions): Auth {
   }
 
   function onMessage(message: TabMessage) {
+    // storage: 'memory' keeps each tab's session to itself: no other tab's tokens or logout.
+    if (isolated && message.type !== 'popup') return
     const held = session.tokens
     if (message.type === 'popup') {
       for (const waiter of popupWaiters) waiter(message)
@@ -229,7 +231,9 @@ export function createAuth(options: AuthOptions): Auth {
     }
   }
 
-  const tabs = createTabs(config.name, config.lockTimeout, onMessage)
+  const isolated = config.storage === 'memory'
+  const channel = createTabs(config.name, config.lockTimeout, onMessage)
+  const tabs: typeof channel = isolated ? { ...channel, announce: (m) => m.type === 'popup' && channel.announce(m) } : channel
 
   /** Merges UserInfo claims into a set with a new ID token (`userInfo: true`; loaded only then). */
   async function enrich(next: TokenSet, previous?: TokenSet): Promise<TokenSet> {

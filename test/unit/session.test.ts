@@ -249,6 +249,21 @@ describe('login across the redirect without IndexedDB', () => {
     expect(sessionStorage.length).toBe(0) // taken once
   })
 
+  it("storage: 'memory' tabs share nothing: another tab's login, refresh and logout stay in that tab", async () => {
+    const op = fakeProvider({ expiresIn: 0 })
+    const a = openTab(op, { storage: 'memory' })
+    const b = openTab(op, { storage: 'memory' })
+    await b.ready()
+    const seen = events(b)
+    const url = await startLogin(a)
+    await a.handleRedirect(op.authorize(url))
+    await a.getAccessToken() // a refresh in tab a
+    await a.logout()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(b.getState().status).toBe('unauthenticated')
+    expect(seen).toEqual([])
+  })
+
   it('the memory fallback (IndexedDB failing) logs in too, with a warning', async () => {
     vi.spyOn(indexedDB, 'open').mockImplementation(() => {
       throw new DOMException('blocked', 'SecurityError')
