@@ -82,7 +82,7 @@ describe('the DPoP key', () => {
     const { op, tab } = setup()
     const auth = tab({ storage: 'memory' })
     const warnings: string[] = []
-    auth.subscribe((_, event: AuthEvent) => event.type === 'warning' && warnings.push(event.message))
+    auth.subscribe((_, event: AuthEvent) => event.type === 'warning' && warnings.push(String(event.message)))
     const url = await startLogin(auth)
     // The redirect loses a memory key, so the request names none; the code exchange makes it.
     expect(new URL(url).searchParams.has('dpop_jkt')).toBe(false)
@@ -147,17 +147,14 @@ describe('proofs', () => {
   })
 
   it('through a token proxy: sent to the proxy, made for the provider\'s token endpoint (htu), DPoP-Nonce honoured', async () => {
-    let op: FakeProvider | undefined
     // A stand-in for oauth-tabs/server: forwards the DPoP header unchanged, returns DPoP-Nonce.
-    const proxy = async (request: Request) => {
-      const url = new URL(request.url)
-      if (url.pathname !== '/api/oauth/token') return undefined
+    const forward = async (request: Request) => {
       const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
       if (request.headers.has('dpop')) headers.dpop = request.headers.get('dpop')!
-      const answer = await op!.fetch(`${ISSUER}/token`, { method: 'POST', headers, body: await request.text() })
+      const answer = await op.fetch(`${ISSUER}/token`, { method: 'POST', headers, body: await request.text() })
       return new Response(await answer.text(), { status: answer.status, headers: answer.headers })
     }
-    op = fakeProvider({ api: proxy, dpopNonce: 'as' })
+    const op: FakeProvider = fakeProvider({ api: (request) => (new URL(request.url).pathname === '/api/oauth/token' ? forward(request) : undefined), dpopNonce: 'as' })
     const auth = openTab(op, { dpop: true, tokenProxy: `${APP}/api/oauth` })
     await logIn(auth, op)
     const sent = op.requests('/api/oauth/token')
