@@ -310,6 +310,15 @@ describe('the key and the session end together', () => {
     await vi.waitFor(async () => expect(await stored('dpop', 'dpop-key')).toBeUndefined())
   })
 
+  it('a login whose key was deleted before the callback (a logout in another tab) must start again', async () => {
+    const { op, tab } = setup()
+    const auth = tab()
+    const url = await startLogin(auth)
+    await del('dpop-key', createStore('oauth-tabs:dpop', 'kv'))
+    expect((await failure(auth.handleRedirect(op.authorize(url)))).code).toBe('login_required')
+    expect(op.requests('/token')).toHaveLength(0)
+  })
+
   it('a tab re-reads the key under the lock: a key deleted elsewhere is never used for a refresh', async () => {
     const { op, tab } = setup()
     const auth = tab()
