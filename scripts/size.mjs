@@ -143,7 +143,8 @@ async function main() {
     ['a signed-in page load with a fresh token (API calls, no provider request)', whole.gzip],
     ['a page whose token is due (+ discovery, refresh, ID token checks: the protocol)', withChunks(['metadata', 'refresh'])],
     ['the callback page after login (+ login)', withChunks(['metadata', 'refresh', 'login'])],
-    ['every optional chunk but the no-Web-Locks fallback (login, popup, userInfo, PAR, logout)', whole.gzip + whole.lazy.filter((l) => !l.origins.some(([o]) => o === 'broadcast-channel')).reduce((a, l) => a + l.gzip, 0)],
+    ['the same with dpop: true (+ the DPoP key and proofs)', withChunks(['metadata', 'refresh', 'dpop'])],
+    ['every optional chunk but the no-Web-Locks fallback (login, popup, userInfo, PAR, DPoP, logout)', whole.gzip + whole.lazy.filter((l) => !l.origins.some(([o]) => o === 'broadcast-channel')).reduce((a, l) => a + l.gzip, 0)],
   ]
   lines.splice(
     lines.indexOf('Up front, minified bytes by origin (whole entry):'),
