@@ -143,7 +143,7 @@ async function main() {
     ['a signed-in page load with a fresh token (API calls, no provider request)', whole.gzip],
     ['a page whose token is due (+ discovery, refresh, ID token checks: the protocol)', withChunks(['metadata', 'refresh'])],
     ['the callback page after login (+ login)', withChunks(['metadata', 'refresh', 'login'])],
-    ['the same with dpop: true (+ the DPoP key and proofs)', withChunks(['metadata', 'refresh', 'dpop'])],
+    ['a page whose token is due, with dpop: true (+ the DPoP key and proofs)', withChunks(['metadata', 'refresh', 'dpop'])],
     ['every optional chunk but the no-Web-Locks fallback (login, popup, userInfo, PAR, DPoP, logout)', whole.gzip + whole.lazy.filter((l) => !l.origins.some(([o]) => o === 'broadcast-channel')).reduce((a, l) => a + l.gzip, 0)],
   ]
   lines.splice(
