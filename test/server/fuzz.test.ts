@@ -53,18 +53,23 @@ const normalRequest = (port: number, prefix = '') =>
 
 describe('bare createServer(toNodeHandler(proxy)) in its own process', () => {
   let child: ChildProcess | undefined
+  // Every process started (a probe may kill one and the run starts another): all are stopped.
+  const all = new Set<ChildProcess>()
   const logs: string[] = []
   const target: Target = {
     start: () =>
       new Promise((resolve) => {
         child = fork(new URL('./bare-server.mjs', import.meta.url).pathname, { env: { ...process.env, TOKEN_ENDPOINT: `${upstream.url}/token`, SECRET }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+        all.add(child)
         child.on('message', (m: { port?: number; log?: string }) => {
           if (m.port) resolve(m.port)
           if (m.log) logs.push(m.log)
         })
       }),
     alive: () => child?.exitCode === null && child.signalCode === null,
-    stop: () => child?.kill(),
+    stop: () => {
+      for (const c of all) c.kill()
+    },
   }
   afterAll(() => target.stop())
 
@@ -95,6 +100,8 @@ describe('bare createServer(toNodeHandler(proxy)) in its own process', () => {
 
 describe('oauth-tabs-server (the CLI)', () => {
   let child: ChildProcess | undefined
+  // Every process started (a probe may kill one and the run starts another): all are stopped.
+  const all = new Set<ChildProcess>()
   const target: Target = {
     start: async () => {
       const port = await freePort()
@@ -102,6 +109,7 @@ describe('oauth-tabs-server (the CLI)', () => {
         env: { ...process.env, PORT: String(port), OAUTH_TOKEN_ENDPOINT: `${upstream.url}/token`, OAUTH_CLIENT_ID: 'confidential', OAUTH_CLIENT_SECRET: SECRET, OAUTH_ALLOWED_ORIGINS: APP, OAUTH_REDIRECT_URIS: `${APP}/callback` },
         stdio: ['ignore', 'pipe', 'ignore'],
       })
+      all.add(child)
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no start within 5 s')), 5000)
         child!.stdout!.on('data', (chunk) => {
@@ -114,7 +122,9 @@ describe('oauth-tabs-server (the CLI)', () => {
       return port
     },
     alive: () => child?.exitCode === null && child.signalCode === null,
-    stop: () => child?.kill(),
+    stop: () => {
+      for (const c of all) c.kill()
+    },
   }
   afterAll(() => target.stop())
 
