@@ -61,7 +61,8 @@ export interface Auth {
   login(options?: LoginOptions): Promise<AuthState>
   /**
    * Completes a login on the redirect URI; resolves to `null` on any other URL.
-   * Removes `code`, `state` and `iss` from the address bar whatever the outcome.
+   * Removes `code`, `state` and `iss` from the address bar whatever the outcome. In the popup of
+   * `login({ popup: true })` it never settles after a success: the popup is closing.
    * @throws {@link AuthError} `state_mismatch`, `access_denied`, `authorization_error`, `invalid_grant`,
    * `invalid_response`, `network`, `server_error`; stored tokens are untouched on failure.
    * @example
@@ -366,6 +367,8 @@ export function createAuth(options: AuthOptions): Auth {
           tabs.announce({ type: 'popup', state })
           // The opener closes this popup when it hears the login; in case it cannot, close anyway.
           setTimeout(() => window.close(), 1000)
+          // This page is closing: the app's code after `await handleRedirect()` must not run here.
+          return new Promise<never>(() => {})
         }
         return result
       } catch (err) {

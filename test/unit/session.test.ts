@@ -449,8 +449,11 @@ describe('popup login', () => {
     const done = opener.login({ popup: true })
     await vi.waitFor(() => expect(popup.location.href).toMatch(/^https:\/\/op\.example\/auth/))
     // The popup's own page: the callback URL, handled by its own client.
-    await openTab(op).handleRedirect(op.authorize(popup.location.href))
+    // (In the popup, handleRedirect never settles after a success: the popup is closing.)
+    let settled = false
+    void openTab(op).handleRedirect(op.authorize(popup.location.href)).finally(() => (settled = true))
     const state = await done
+    expect(settled).toBe(false)
     expect(state.status).toBe('authenticated')
     expect(opener.getState()).toBe(state)
     expect(popup.closed).toBe(true)
