@@ -207,7 +207,9 @@ export async function startProvider(options) {
     if (ctx.oidc.params.dpop_jkt && !ctx.oidc.params.request_uri) stats.dpopJkt.push(ctx.oidc.params.dpop_jkt)
   })
   for (const kind of ['AccessToken', 'RefreshToken']) {
-    provider.on(`${kind === 'AccessToken' ? 'access_token' : 'refresh_token'}.saved`, (token) => stats.issued.push({ kind, jkt: token.jkt }))
+    const event = kind === 'AccessToken' ? 'access_token' : 'refresh_token'
+    // Opaque tokens are saved; JWT access tokens (apiResource) are issued without being stored.
+    for (const what of ['saved', 'issued']) provider.on(`${event}.${what}`, (token) => stats.issued.push({ kind, jkt: token.jkt }))
   }
 
   async function countedNext(ctx, next) {
