@@ -3,6 +3,7 @@ import { asAuthError, AuthError } from './errors.js'
 import { createAuthFetch } from './fetch.js'
 import { createInertAuth } from './inert.js'
 import { isRedirectUri, withoutCallbackParams } from './callback-url.js'
+import type { DPoPKeys } from './dpop.js'
 import type { LoginOptions, RedirectResult } from './login.js'
 import type { Provider } from './metadata.js'
 import type { PopupOutcome } from './popup.js'
@@ -194,9 +195,14 @@ export function createAuth(options: AuthOptions): Auth {
     session.emit({ type: 'error', error, message: error.message })
   }
   const store = createKeyValueStore(config.name, config.storage, warn)
+  // DPoP (`dpop: true`) is loaded on first use, and never by an app without it.
+  let keys: DPoPKeys | undefined
+  const dpop = config.dpop ? lazy(() => import('./dpop.js').then((m) => (keys = m.createDPoP(config.name, store, warn)))) : undefined
+  /** Deletes the DPoP key that the ended session's tokens were bound to. */
+  const dropKey = (jkt?: string) => (dpop && jkt ? dpop().then((d) => d.drop(jkt)).catch(() => {}) : undefined)
   // The protocol (discovery, refresh, ID token checks, oauth4webapi) is loaded on first use: a page
   // whose stored token is fresh serves API calls without it.
-  const loadProvider = lazy(() => import('./metadata.js').then((m) => m.createProviderLoader(config, store)))
+  const loadProvider = lazy(() => import('./metadata.js').then((m) => m.createProviderLoader(config, store, dpop)))
   const provider = async (): Promise<Provider> => (await loadProvider())()
   const timer = createSessionTimer(background, expire)
 
@@ -214,6 +220,7 @@ export function createAuth(options: AuthOptions): Auth {
 
   /** Ends the session in this tab and tells the others (their sets of generation `gen` or older). */
   function end(reason: 'logout' | 'expired', gen: number) {
+    void dropKey(session.tokens?.jkt)
     tabs.announce({ type: 'logout', gen, ...(reason === 'expired' ? { expired: true } : {}) })
     adopt(undefined, reason)
   }
@@ -257,6 +264,7 @@ export function createAuth(options: AuthOptions): Auth {
       // Expired before this page loaded, with nothing to renew it: start signed out.
       const gen = tokens.gen
       tokens = await store.update('tokens', (s) => (isTokenSet(s) && s.gen > gen ? s : undefined))
+      if (!tokens) void dropKey(stored?.jkt)
     }
     const held = session.tokens
     adopt(held && (!tokens || held.gen >= tokens.gen) ? held : tokens, 'ready')
@@ -363,7 +371,7 @@ export function createAuth(options: AuthOptions): Auth {
 
     getAccessToken: (options?: { forceRefresh?: boolean }) => getAccessToken(undefined, options?.forceRefresh === true),
 
-    fetch: createAuthFetch(config.apiOrigins, (refused) => getAccessToken(refused), config.fetch),
+    fetch: createAuthFetch(config.apiOrigins, (refused) => getAccessToken(refused), config.fetch, dpop && (async (request, token) => (await dpop()).send(request, token, session.tokens?.jkt, config.fetch))),
 
     async logout(logoutOptions: LogoutOptions = {}) {
       await loaded
@@ -373,6 +381,7 @@ export function createAuth(options: AuthOptions): Auth {
           const stored = await readTokens(store, warn)
           if (stored?.refreshToken) await revokeRefreshToken(provider, stored.refreshToken, warn)
           await store.update('tokens', () => undefined)
+          await dropKey(stored?.jkt)
           return stored
         })
         .catch((err: unknown) => {
@@ -397,6 +406,7 @@ export function createAuth(options: AuthOptions): Auth {
 
     close() {
       closed = true
+      keys?.close()
       timer.clear()
       session.clear()
       popupWaiters.clear()

@@ -64,6 +64,29 @@ export interface AuthOptions {
    * `require_pushed_authorization_requests`. Not with `tokenProxy` (the push would need the secret). Default false.
    */
   pushedAuthorization?: boolean
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449). One non-extractable ES256 key pair per client `name`,
+   * made at the first login, kept in IndexedDB and used by every tab; the provider binds the tokens to
+   * it (`token_type: DPoP`), so a token or refresh token copied out of the browser is useless without the
+   * key, which cannot be exported. Every token request and every {@link Auth.fetch} to `apiOrigins`
+   * carries a fresh proof (`Authorization: DPoP <token>`); server nonces cost one retry, once for all
+   * tabs. A `Bearer` answer is then refused as a downgrade (`invalid_response`). Logout and a session
+   * that ends delete the key; the next login makes a new one. Loaded only when on. Default false.
+   * @see https://www.rfc-editor.org/rfc/rfc9449
+   * @example
+   * ```ts
+   * const auth = createAuth({
+   *   issuer: 'https://id.example.com',
+   *   clientId: 'my-spa',
+   *   redirectUri: `${location.origin}/callback`,
+   *   scope: 'openid offline_access api',
+   *   apiOrigins: ['https://api.example.com'],
+   *   dpop: true,
+   * })
+   * await auth.fetch('https://api.example.com/me') // Authorization: DPoP …, DPoP: <proof>
+   * ```
+   */
+  dpop?: boolean
   /** The `fetch` used for provider requests. Default: the global `fetch`. */
   fetch?: typeof fetch
 }
@@ -89,6 +112,7 @@ export interface Config {
   metadata?: Readonly<Partial<AuthorizationServer>>
   userInfo: boolean
   pushedAuthorization: boolean
+  dpop: boolean
   fetch: typeof fetch
 }
 
@@ -149,7 +173,7 @@ export function resolveConfig(options: AuthOptions): Config {
   if (typeof name !== 'string' || !/^[\w.-]{1,64}$/.test(name)) fail('name', 'must be 1-64 of [A-Za-z0-9_.-]')
   const storage = o.storage ?? 'indexeddb'
   if (storage !== 'indexeddb' && storage !== 'memory') fail('storage', 'must be "indexeddb" or "memory"')
-  for (const flag of ['userInfo', 'pushedAuthorization'] as const) {
+  for (const flag of ['userInfo', 'pushedAuthorization', 'dpop'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') fail(flag, 'must be true or false')
   }
   if (o.pushedAuthorization && o.tokenProxy) fail('pushedAuthorization', 'cannot be used with tokenProxy (pushing the request would need the client secret)')
@@ -176,6 +200,7 @@ export function resolveConfig(options: AuthOptions): Config {
     metadata,
     userInfo: o.userInfo === true,
     pushedAuthorization: o.pushedAuthorization === true,
+    dpop: o.dpop === true,
     // Looked up at call time, so a fetch patched after createAuth (tests, service mocks) is used.
     fetch: o.fetch ?? ((input, init) => fetch(input, init)),
   }

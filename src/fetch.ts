@@ -21,11 +21,16 @@ function challenge(response: Response, name: string): string | undefined {
  * `insufficient_scope` with the scope the API asked for (RFC 6750 §3.1).
  *
  * @param getToken - resolves to a valid token; given a refused token, to a newer one
+ * @param send - sends a request with the token: `Authorization: Bearer`, or DPoP's scheme and proof
  */
 export function createAuthFetch(
   allowedOrigins: readonly string[],
   getToken: (refused?: string) => Promise<string>,
   fetchFn: typeof fetch,
+  send: (request: Request, token: string) => Promise<Response> = (request, token) => {
+    request.headers.set('Authorization', `Bearer ${token}`)
+    return fetchFn(request)
+  },
 ): typeof fetch {
   return async (input, init) => {
     let request: Request
@@ -44,8 +49,7 @@ export function createAuthFetch(
     const token = await getToken()
     // A copy made before the body is consumed, so the retry can send it again.
     const spare = request.clone()
-    request.headers.set('Authorization', `Bearer ${token}`)
-    const response = await fetchFn(request)
+    const response = await send(request, token)
     const error = challenge(response, 'error')
     if (response.status === 403 && error === 'insufficient_scope') {
       const scope = challenge(response, 'scope')
@@ -55,7 +59,6 @@ export function createAuthFetch(
 
     const fresh = await getToken(token)
     if (fresh === token) return response
-    spare.headers.set('Authorization', `Bearer ${fresh}`)
-    return fetchFn(spare)
+    return send(spare, fresh)
   }
 }

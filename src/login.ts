@@ -80,6 +80,8 @@ interface Pending {
   nonce?: string
   returnTo: string
   createdAt: number
+  /** The DPoP key the request named (`dpop_jkt`, RFC 9449 §10): the code exchange must use that key. */
+  jkt?: string
 }
 
 /** Parameters an app may not add: they would let something else stand in for the request oauth-tabs builds. */
@@ -109,6 +111,8 @@ export async function startLogin(config: Config, store: Store, provider: Provide
     if (RESERVED.includes(name)) throw new AuthError('config', `Authorization parameter ${name} is not supported (it could override the request's own values)`)
   }
   const url = new URL(as.authorization_endpoint)
+  // RFC 9449 §10: the code is bound to the DPoP key. Only a stored key outlives the redirect (not memory mode).
+  const key = config.dpop && store.persistent ? await provider.dpop!.forLogin() : undefined
   const params = {
     // OIDC Core §11: offline_access needs prompt=consent (some providers drop the scope otherwise).
     ...(config.scope.split(' ').includes('offline_access') ? { prompt: 'consent' } : {}),
@@ -122,13 +126,14 @@ export async function startLogin(config: Config, store: Store, provider: Provide
     code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     ...(nonce ? { nonce } : {}),
+    ...(key ? { dpop_jkt: key.jkt } : {}),
   }
-  for (const [key, value] of Object.entries(params)) {
+  for (const [name, value] of Object.entries(params)) {
     // An empty value drops the parameter (`prompt: ''` turns off the default prompt=consent).
-    if (value) url.searchParams.set(key, value)
+    if (value) url.searchParams.set(name, value)
   }
   // RFC 9126: pushed to the provider first when asked for, or when the provider requires it.
-  const target = config.pushedAuthorization || as.require_pushed_authorization_requests ? await (await import('./par.js')).pushAuthorizationRequest(provider, url.searchParams) : url
+  const target = config.pushedAuthorization || as.require_pushed_authorization_requests ? await (await import('./par.js')).pushAuthorizationRequest(provider, url.searchParams, key?.handle) : url
   const pending: Pending = {
     v: SCHEMA,
     binding: binding(config),
@@ -137,6 +142,7 @@ export async function startLogin(config: Config, store: Store, provider: Provide
     nonce,
     returnTo,
     createdAt: Date.now(),
+    ...(key ? { jkt: key.jkt } : {}),
     ...(options.appState === undefined ? {} : { appState: options.appState }),
     ...(options.popup ? { popup: true as const } : {}),
   }
@@ -182,22 +188,32 @@ export async function finishLogin(
   }
   const provider = await loadProvider()
   const { client } = provider
+  // The key the request named; in memory mode none was named and the tab's key is made now.
+  const key = config.dpop ? await provider.dpop!.forLogin() : undefined
+  if (pending.jkt && key?.jkt !== pending.jkt) {
+    throw new AuthError('login_required', 'The DPoP key changed during the login (a logout in another tab deleted it); log in again')
+  }
   let response: oauth.TokenEndpointResponse
   let raw: Response
   try {
     followIssuerSpelling(provider, params.get('iss'))
     // state, iss (RFC 9207, required when the provider advertises it), error=, duplicates.
     const callback = oauth.validateAuthResponse(provider.as, client, params, pending.state)
-    raw = await oauth.authorizationCodeGrantRequest(provider.as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
-      ...provider.options,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT),
-    })
-    followIssuerSpelling(provider, await peekIdTokenIssuer(raw))
-    response = await oauth.processAuthorizationCodeResponse(provider.as, client, raw, { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid })
+    const exchange = async () => {
+      raw = await oauth.authorizationCodeGrantRequest(provider.as, client, provider.clientAuth, callback, config.redirectUri, pending.verifier, {
+        ...provider.options,
+        DPoP: key?.handle,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT),
+      })
+      followIssuerSpelling(provider, await peekIdTokenIssuer(raw))
+      return oauth.processAuthorizationCodeResponse(provider.as, client, raw, { expectedNonce: pending.nonce ?? oauth.expectNoNonce, requireIdToken: config.openid })
+    }
+    // RFC 9449 §8: a use_dpop_nonce answer (the code is not spent) costs one retry, with the nonce it carried.
+    response = await exchange().catch((err: unknown) => (oauth.isDPoPNonceError(err) ? exchange() : Promise.reject(err)))
   } catch (err) {
     throw toAuthError(err, 'Login')
   }
-  const claims = await validatedClaims(provider, response, raw)
+  const claims = await validatedClaims(provider, response, raw!)
   const result: RedirectResult = { returnTo: storedReturnTo(pending.returnTo), ...('appState' in pending ? { appState: pending.appState } : {}) }
-  return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew), result, popup: pending.popup === true }
+  return { tokens: toTokenSet(response, claims, Date.now(), config.refreshSkew, undefined, key?.jkt), result, popup: pending.popup === true }
 }

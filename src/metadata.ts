@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import type { Config } from './config.js'
+import type { DPoPKeys } from './dpop.js'
 import { AuthError } from './errors.js'
 import { toAuthError } from './provider-errors.js'
 import type { Store } from './store.js'
@@ -16,6 +17,8 @@ export interface Provider {
   client: oauth.Client
   clientAuth: oauth.ClientAuth
   options: { [oauth.customFetch]: typeof fetch; [oauth.allowInsecureRequests]: boolean; [oauth.jwksCache]: oauth.JWKSCacheInput; signal?: AbortSignal }
+  /** The DPoP key and nonces (`dpop: true`); its fetch already remembers every answer's nonce. */
+  dpop?: DPoPKeys
 }
 
 interface StoredMetadata {
@@ -33,7 +36,7 @@ interface StoredMetadata {
  * `options.metadata` with both `authorization_endpoint` and `token_endpoint` replaces discovery;
  * with fewer, it is merged over the discovered document (to add what a provider omits).
  */
-export function createProviderLoader(config: Config, store: Store): () => Promise<Provider> {
+export function createProviderLoader(config: Config, store: Store, loadDPoP?: () => Promise<DPoPKeys>): () => Promise<Provider> {
   const options = {
     // RFC 6749 §5.1: token responses must not be cached, by anyone.
     [oauth.customFetch]: ((url, init) => config.fetch(url, { ...init, cache: 'no-store' })) as typeof fetch,
@@ -90,12 +93,15 @@ export function createProviderLoader(config: Config, store: Store): () => Promis
       as = { ...found, ...given, issuer: found.issuer }
     }
     checkEndpoints(as, given)
+    const dpop = await loadDPoP?.()
     if (config.tokenProxy) {
       // Code exchange, refresh and revocation go to our server, which adds the secret.
       const base = config.tokenProxy.replace(/\/?$/, '/')
+      // The proxy forwards the browser's proof as is: it must name the provider's endpoint (RFC 9449 §4.3 htu).
+      if (as.token_endpoint) dpop?.retarget(`${base}token`, as.token_endpoint)
       as = { ...as, token_endpoint: `${base}token`, revocation_endpoint: `${base}revoke` }
     }
-    return { as, client, clientAuth: oauth.None(), options }
+    return { as, client, clientAuth: oauth.None(), options: dpop ? { ...options, [oauth.customFetch]: dpop.observe(options[oauth.customFetch]) } : options, dpop }
   }
 
   return () => (loading ??= load().catch((err: unknown) => {

@@ -10,15 +10,17 @@ import { REQUEST_TIMEOUT, type Provider } from './metadata.js'
  * @throws {@link AuthError} `config` without a `pushed_authorization_request_endpoint`; the provider's
  * refusal as a typed error (never a navigation to an error page).
  */
-export async function pushAuthorizationRequest(provider: Provider, params: URLSearchParams): Promise<URL> {
+export async function pushAuthorizationRequest(provider: Provider, params: URLSearchParams, dpop?: oauth.DPoPHandle): Promise<URL> {
   const { as, client, clientAuth, options } = provider
   if (!as.pushed_authorization_request_endpoint) {
     throw new AuthError('config', 'pushedAuthorization: the provider has no pushed_authorization_request_endpoint')
   }
   let requestUri: string
   try {
-    const response = await oauth.pushedAuthorizationRequest(as, client, clientAuth, params, { ...options, signal: AbortSignal.timeout(REQUEST_TIMEOUT) })
-    requestUri = (await oauth.processPushedAuthorizationResponse(as, client, response)).request_uri
+    // With DPoP the push carries a proof (RFC 9449 §10.1); a use_dpop_nonce answer costs one retry.
+    const push = async () =>
+      oauth.processPushedAuthorizationResponse(as, client, await oauth.pushedAuthorizationRequest(as, client, clientAuth, params, { ...options, DPoP: dpop, signal: AbortSignal.timeout(REQUEST_TIMEOUT) }))
+    requestUri = (await push().catch((err: unknown) => (oauth.isDPoPNonceError(err) ? push() : Promise.reject(err)))).request_uri
   } catch (err) {
     throw toAuthError(err, 'Pushed authorization request')
   }

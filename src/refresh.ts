@@ -69,7 +69,8 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
   /** The last token endpoint Response, for the ID token signature check. */
   let raw: Response | undefined
 
-  async function grant(provider: Provider, refreshToken: string): Promise<oauth.TokenEndpointResponse> {
+  async function grant(provider: Provider, refreshToken: string, dpop: oauth.DPoPHandle | undefined): Promise<oauth.TokenEndpointResponse> {
+    let nonced = false
     for (let n = 1; ; n++) {
       if (navigator.onLine === false) {
         throw new AuthError('network', 'Offline; refreshing when back online')
@@ -80,11 +81,18 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         const answer = await oauth.refreshTokenGrantRequest(provider.as, provider.client, provider.clientAuth, refreshToken, {
           ...provider.options,
           [oauth.customFetch]: fetchOnce,
+          DPoP: dpop,
           signal: AbortSignal.timeout(REQUEST_TIMEOUT),
         })
         followIssuerSpelling(provider, await peekIdTokenIssuer(answer))
         return await oauth.processRefreshTokenResponse(provider.as, provider.client, answer)
       } catch (err) {
+        // RFC 9449 §8: the provider wants its nonce (the refresh token is not spent): one retry, not a try.
+        if (!nonced && oauth.isDPoPNonceError(err)) {
+          nonced = true
+          n -= 1
+          continue
+        }
         const error = toAuthError(err, 'Refresh')
         // Worth another try: the network, 429, and 5xx. A 4xx (a wrong URL's HTML page) will not change.
         const transient = error.code === 'network' || error.code === 'rate_limited' || (error.code === 'server_error' && !(error.status! < 500))
@@ -117,9 +125,22 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       throw new AuthError('login_required', 'Session expired (no refresh token: ask for offline_access?); log in')
     }
     const provider = await deps.provider()
+    // Read again under the lock: a tab must not use a key that a logout elsewhere deleted.
+    const dpop = stored.jkt ? await provider.dpop?.forTokens(stored.jkt, true) : undefined
+    if (stored.jkt && !dpop) {
+      // The refresh token is bound to a key that is gone (deleted with an ended session, or the app
+      // turned DPoP off): it cannot be used, so the session is over.
+      const kept = (await deps.store.update('tokens', (s) => (isTokenSet(s) && s.gen > stored.gen ? s : undefined))) as TokenSet | undefined
+      if (kept) {
+        deps.adopt(kept, true)
+        return kept
+      }
+      deps.end('logout', stored.gen)
+      throw new AuthError('login_required', 'The DPoP key of this session is gone; log in')
+    }
     let response: oauth.TokenEndpointResponse
     try {
-      response = await grant(provider, stored.refreshToken)
+      response = await grant(provider, stored.refreshToken, dpop)
     } catch (err) {
       const error = toAuthError(err, 'Refresh')
       if (error.code !== 'invalid_grant') {

@@ -40,6 +40,8 @@ export interface TokenSet {
   readonly expiresAt: number
   /** When a refresh is due: `refreshSkew` before expiry, but not before half the lifetime. */
   readonly refreshAt: number
+  /** Thumbprint of the DPoP key the tokens are bound to (`dpop: true`); absent for Bearer tokens. */
+  readonly jkt?: string
 }
 
 /**
@@ -47,11 +49,16 @@ export interface TokenSet {
  * Expiry comes from `expires_in` and the local receive time, never from token
  * contents, so a skewed clock cannot make a token look fresh (RFC 6749 §5.1).
  * A refresh response without a new refresh token or ID token keeps the previous ones.
- * @throws {@link AuthError} `invalid_response` for a token type other than Bearer.
+ * `jkt` (the DPoP key's thumbprint, kept from `previous`) asks for a DPoP-bound token (RFC 9449 §5).
+ * @throws {@link AuthError} `invalid_response` for a token type other than the one asked for: Bearer
+ * without DPoP; with DPoP, `DPoP` only (a Bearer answer is a downgrade: refused, nothing stored).
  */
-export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | undefined, now: number, skew: number, previous?: TokenSet): TokenSet {
-  // oauth4webapi accepts DPoP too; oauth-tabs never asks for it, so only Bearer is usable (RFC 6750).
-  if (response.token_type !== 'bearer') throw new AuthError('invalid_response', `Unsupported token_type "${response.token_type}"`)
+export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | undefined, now: number, skew: number, previous?: TokenSet, jkt = previous?.jkt): TokenSet {
+  // oauth4webapi accepts both and lowercases the type; the one asked for is the only one usable.
+  const expected = jkt ? 'dpop' : 'bearer'
+  if (response.token_type !== expected) {
+    throw new AuthError('invalid_response', jkt && response.token_type === 'bearer' ? 'The provider answered a Bearer token although DPoP was asked for (a downgrade); nothing stored' : `Unsupported token_type "${response.token_type}"`)
+  }
   const lifetime = response.expires_in === undefined ? DEFAULT_LIFETIME : Math.max(0, response.expires_in * 1000)
   const user = claims ? ({ ...claims } as User) : previous?.user
   return {
@@ -66,6 +73,7 @@ export function toTokenSet(response: TokenEndpointResponse, claims: IDToken | un
     ...(previous?.userInfo && !claims ? { userInfo: previous.userInfo } : {}),
     expiresAt: now + lifetime,
     refreshAt: now + Math.max(lifetime - skew, lifetime / 2),
+    ...(jkt ? { jkt } : {}),
   }
 }
 
