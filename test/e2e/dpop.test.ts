@@ -100,6 +100,8 @@ for (const requireNonce of [false, true]) {
       const wires = tabs.map((tab) => watchWire(tab, stack))
       // One tab learns the API's nonce; the others must not pay for it again.
       expect(await callApi(tabs[0])).toBe(200)
+      expect(wires[0].nonceChallenges.api).toBe(requireNonce ? 1 : 0)
+      for (const wire of wires) wire.nonceChallenges = { provider: 0, api: 0 }
       const [loginKey] = thumbprints(wires[0].proofs)
       stack.op.resetStats()
       stack.api.stats.nonceChallenges = 0
@@ -182,6 +184,8 @@ for (const requireNonce of [false, true]) {
       await page.evaluate(() => (window as any).auth.logout())
       await until(async () => (await state(page)).status === 'unauthenticated', 10_000, 'logged out')
       expect(await storedCryptoKeys(page)).toEqual([])
+      // The provider's session is still there (a local logout): sign in afresh.
+      await context.clearCookies()
       const seen = wire.proofs.length
       await login(page, stack)
       const second = thumbprints(wire.proofs.slice(seen))
@@ -194,18 +198,19 @@ for (const requireNonce of [false, true]) {
       context = await stack.newContext()
       const { page } = await loggedInTab(context, stack)
       expect(await storedCryptoKeys(page)).not.toEqual([])
-      stack.op.setTokenFault((ctx: any) => {
-        ctx.status = 400
-        ctx.body = { error: 'invalid_grant', error_description: 'grant request is invalid' }
-        return true
+      // The refresh token revoked at the provider (RFC 7009: no proof needed): the next refresh is refused.
+      const { refreshToken } = await storedTokens(page)
+      const revoked = await fetch(`${stack.op.issuer}/token/revocation`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: 'demo-spa' }),
       })
-      try {
-        await skipAhead(page, 31_000)
-        await callApi(page)
-        await until(async () => (await state(page)).status === 'unauthenticated', 10_000, 'session ended')
-      } finally {
-        stack.op.setTokenFault(undefined)
-      }
+      expect(revoked.status).toBe(200)
+      stack.op.resetStats()
+      await skipAhead(page, 31_000)
+      await callApi(page)
+      await until(async () => (await state(page)).status === 'unauthenticated', 10_000, 'session ended')
+      expect(stack.op.stats.grantErrors.map((e) => e.error)).toContain('invalid_grant')
       expect(await storedCryptoKeys(page)).toEqual([])
     })
   })
