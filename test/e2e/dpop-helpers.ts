@@ -108,7 +108,7 @@ export async function stealRefresh(stack: Stack, refreshToken: string, withOwnKe
   const insecure = { [oauth.allowInsecureRequests]: true }
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure))
   const client = { client_id: 'demo-spa' }
-  const DPoP = withOwnKey ? oauth.DPoP(client, await oauth.generateKeyPair('ES256')) : undefined
+  const DPoP = withOwnKey ? oauth.DPoP({}, await oauth.generateKeyPair('ES256')) : undefined
   let last: Response | undefined
   for (let attempt = 0; attempt < 2; attempt++) {
     last = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshToken, { ...insecure, DPoP })

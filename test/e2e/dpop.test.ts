@@ -277,7 +277,7 @@ describe('the demo API verifies proofs itself (oauth4webapi in Node as the clien
   }
 
   it('accepts the key the token is bound to, with the nonce after one use_dpop_nonce', async () => {
-    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+    const DPoP = oauth.DPoP({}, await oauth.generateKeyPair('ES256'))
     const token = await boundToken(DPoP)
     stack.api.stats.nonceChallenges = 0
     expect((await call(token, DPoP)).status).toBe(200)
@@ -289,12 +289,12 @@ describe('the demo API verifies proofs itself (oauth4webapi in Node as the clien
   })
 
   it('refuses another key, a Bearer use of the bound token, a proof for another URL, and a replayed proof', async () => {
-    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+    const DPoP = oauth.DPoP({}, await oauth.generateKeyPair('ES256'))
     const token = await boundToken(DPoP)
     expect((await call(token, DPoP)).status).toBe(200)
     const challenge = (r: Response) => [r.status, r.headers.get('www-authenticate')?.match(/error="([^"]+)"/)?.[1]]
 
-    const thief = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+    const thief = oauth.DPoP({}, await oauth.generateKeyPair('ES256'))
     await call(token, thief).then(
       (r) => expect(challenge(r)).toEqual([401, 'invalid_token']),
       (err) => expect(err).toBeInstanceOf(oauth.WWWAuthenticateChallengeError),
