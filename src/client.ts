@@ -195,14 +195,14 @@ export function createAuth(options: AuthOptions): Auth {
     session.emit({ type: 'error', error, message: error.message })
   }
   const store = createKeyValueStore(config.name, config.storage, warn)
+  // The protocol (discovery, refresh, ID token checks, oauth4webapi) is loaded on first use: a page
+  // whose stored token is fresh serves API calls without it.
+  const loadProvider = lazy(() => import('./metadata.js').then((m) => m.createProviderLoader(config, store, dpop)))
   // DPoP (`dpop: true`) is loaded on first use, and never by an app without it.
   let keys: DPoPKeys | undefined
   const dpop = config.dpop ? lazy(() => import('./dpop.js').then((m) => (keys = m.createDPoP(config.name, store, warn)))) : undefined
   /** Deletes the DPoP key that the ended session's tokens were bound to. */
   const dropKey = (jkt?: string) => (dpop && jkt ? dpop().then((d) => d.drop(jkt)).catch(() => {}) : undefined)
-  // The protocol (discovery, refresh, ID token checks, oauth4webapi) is loaded on first use: a page
-  // whose stored token is fresh serves API calls without it.
-  const loadProvider = lazy(() => import('./metadata.js').then((m) => m.createProviderLoader(config, store, dpop)))
   const provider = async (): Promise<Provider> => (await loadProvider())()
   const timer = createSessionTimer(background, expire)
 

@@ -41,6 +41,12 @@ export interface FakeProviderOptions {
   reuseRevokes?: boolean
   /** Override the JWKS endpoint's answer (a hung or changing key set); return undefined for the default. */
   jwks?: (request: Request) => Response | Promise<Response> | undefined
+  /**
+   * DPoP (RFC 9449): proofs are always verified when sent (WebCrypto) and tokens then bound to the key
+   * (`token_type: DPoP`, the key's thumbprint as cnf.jkt). `nonce` makes the authorization server
+   * (`as`: token and PAR endpoints), the API (`api`) or both demand their nonce (`use_dpop_nonce`).
+   */
+  dpopNonce?: 'as' | 'api' | 'both'
   /** A hostile provider: change the ID token's claims, header or signing key, or the whole token response. */
   tamper?: {
     claims?: (claims: Record<string, unknown>) => Record<string, unknown>
@@ -58,7 +64,14 @@ export interface FakeProviderOptions {
  */
 export function fakeProvider(options: FakeProviderOptions = {}) {
   const log: { url: URL; method: string; params: URLSearchParams; headers: Headers }[] = []
-  const codes = new Map<string, { challenge: string; nonce?: string; redirectUri: string }>()
+  const codes = new Map<string, { challenge: string; nonce?: string; redirectUri: string; jkt?: string }>()
+  /** Verified DPoP proofs, in order. */
+  const proofs: DPoPProof[] = []
+  const jtis = new Set<string>()
+  /** The key (thumbprint) each access and refresh token is bound to. */
+  const bound = new Map<string, string>()
+  const serverNonces = { as: 'as-nonce-1', api: 'api-nonce-1' }
+  const demands = (where: 'as' | 'api') => options.dpopNonce === where || options.dpopNonce === 'both'
   const pushed = new Map<string, URLSearchParams>()
   const refreshTokens = new Map<string, 'live' | 'used'>()
   const accessTokens = new Set<string>()
@@ -81,10 +94,14 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
   const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
     new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
 
-  async function issue(nonce?: string, lifetime = expiresIn) {
+  async function issue(nonce?: string, lifetime = expiresIn, jkt?: string) {
     serial += 1
     const access = `at-${serial}`
     const refresh = `rt-${serial}`
+    if (jkt) {
+      bound.set(access, jkt)
+      bound.set(refresh, jkt)
+    }
     accessTokens.clear()
     accessTokens.add(access)
     refreshTokens.set(refresh, 'live')
@@ -93,7 +110,7 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     const claims = { iss: ISSUER, aud: 'spa', sub: options.sub ?? 'ada', iat: now, exp: now + 600, ...(nonce ? { nonce } : {}), name: 'Ada' }
     const body = {
       access_token: access,
-      token_type: 'Bearer',
+      token_type: jkt ? 'DPoP' : 'Bearer',
       refresh_token: refresh,
       ...(lifetime === undefined ? {} : { expires_in: lifetime }),
       id_token: await idToken(t.claims ? t.claims(claims) : claims, t.header, t.key),
@@ -107,21 +124,33 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     log.push({ url, method: request.method, params, headers: request.headers })
     if (url.href === `${ISSUER}/.well-known/openid-configuration`) return json(metadata)
     if (url.href === `${ISSUER}/jwks`) return (await options.jwks?.(request)) ?? json(jwks)
+    // RFC 9449 §5, §8: the authorization server checks the proof and, when it demands one, its nonce.
+    const atServer = url.href === `${ISSUER}/token` || url.href === `${ISSUER}/par`
+    const proof = atServer ? await verifyProof(request, url) : undefined
+    if (typeof proof === 'string') return json({ error: 'invalid_dpop_proof', error_description: proof }, 400)
+    if (proof && demands('as') && proof.claims.nonce !== serverNonces.as) {
+      return json({ error: 'use_dpop_nonce', error_description: 'nonce required' }, 400, { 'dpop-nonce': serverNonces.as })
+    }
+    const jkt = proof?.jkt
     if (url.href === `${ISSUER}/token`) {
       const custom = await options.token?.(params)
       if (custom) return custom
       if (params.get('grant_type') === 'authorization_code') {
         const pending = codes.get(params.get('code') ?? '')
         codes.delete(params.get('code') ?? '')
+        // RFC 9449 §10: a code bound to a key (dpop_jkt) is exchanged only with a proof of that key.
+        if (pending?.jkt && pending.jkt !== jkt) return json({ error: 'invalid_grant', error_description: 'dpop_jkt mismatch' }, 400)
         const verifier = params.get('code_verifier') ?? ''
         const digest = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))).toString('base64url')
         if (!pending || pending.challenge !== digest || pending.redirectUri !== params.get('redirect_uri')) {
           return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
         }
         revokedGrant = false
-        return json(await issue(pending.nonce))
+        return json(await issue(pending.nonce, expiresIn, jkt))
       }
       const rt = params.get('refresh_token') ?? ''
+      // RFC 9449 §5: a bound refresh token needs a proof of its key (oidc-provider answers invalid_grant).
+      if (bound.has(rt) && bound.get(rt) !== jkt) return json({ error: 'invalid_grant', error_description: 'failed jkt verification' }, 400)
       if (refreshTokens.get(rt) === 'used' && options.reuseRevokes !== false) {
         revokedGrant = true
         refreshTokens.clear()
@@ -129,13 +158,16 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       }
       if (revokedGrant || refreshTokens.get(rt) !== 'live') return json({ error: 'invalid_grant', error_description: 'grant request is invalid' }, 400)
       refreshTokens.set(rt, 'used')
-      return json(await issue(undefined, options.refreshedExpiresIn ?? 300))
+      return json(await issue(undefined, options.refreshedExpiresIn ?? 300, jkt))
     }
     if (url.href === `${ISSUER}/par`) {
       const custom = await options.par?.(params)
       if (custom) return custom
       if (params.has('request_uri') || params.get('client_id') !== 'spa') return json({ error: 'invalid_request' }, 400)
       const uri = `urn:ietf:params:oauth:request_uri:${++serial}`
+      // RFC 9449 §10.1: a proof on the push binds the code like dpop_jkt (they must agree).
+      if (jkt && params.get('dpop_jkt') && params.get('dpop_jkt') !== jkt) return json({ error: 'invalid_dpop_proof' }, 400)
+      if (jkt) params.set('dpop_jkt', jkt)
       pushed.set(uri, params)
       return json({ request_uri: uri, expires_in: 60 }, 201)
     }
@@ -152,9 +184,17 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
     if (url.origin === 'https://api.example' || url.origin === APP) {
       const custom = await options.api?.(request)
       if (custom) return custom
-      const token = request.headers.get('authorization')?.replace(/^Bearer /, '')
+      const [, scheme, token] = /^(Bearer|DPoP) (.+)$/.exec(request.headers.get('authorization') ?? '') ?? []
       if (!token || !accessTokens.has(token)) {
-        return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
+        return new Response('', { status: 401, headers: { 'www-authenticate': `${bound.has(token) ? 'DPoP' : 'Bearer'} error="invalid_token"` } })
+      }
+      // RFC 9449 §7: a bound token needs the DPoP scheme and a proof of its key for this request.
+      if (bound.has(token)) {
+        const apiProof = scheme === 'DPoP' ? await verifyProof(request, url, token) : 'DPoP scheme required'
+        const dpopError = (error: string, extra: Record<string, string> = {}) =>
+          new Response('', { status: 401, headers: { 'www-authenticate': `DPoP error="${error}", algs="ES256"`, ...extra } })
+        if (typeof apiProof !== 'object' || apiProof.jkt !== bound.get(token)) return dpopError('invalid_dpop_proof')
+        if (demands('api') && apiProof.claims.nonce !== serverNonces.api) return dpopError('use_dpop_nonce', { 'dpop-nonce': serverNonces.api })
       }
       return json({ ok: true, token, body: request.method === 'POST' ? await request.text() : null })
     }
@@ -176,14 +216,60 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       const req = sent.has('request_uri') ? pushed.get(sent.get('request_uri')!)! : sent
       pushed.delete(sent.get('request_uri') ?? '')
       const code = `code-${++serial}`
-      codes.set(code, { challenge: req.get('code_challenge')!, nonce: req.get('nonce') ?? undefined, redirectUri: req.get('redirect_uri')! })
+      codes.set(code, { challenge: req.get('code_challenge')!, nonce: req.get('nonce') ?? undefined, redirectUri: req.get('redirect_uri')!, jkt: req.get('dpop_jkt') ?? undefined })
       const callback = new URL(req.get('redirect_uri')!)
       callback.search = new URLSearchParams({ code, state: req.get('state')!, iss: ISSUER, ...extra }).toString()
       return callback.href
     },
     /** Makes every live access token invalid at the API (as if expired at the server). */
     expireAccessTokens: () => accessTokens.clear(),
+    /** The verified DPoP proofs sent to a path (`/token`, `/par`, `/me`), in order. */
+    proofs: (path: string) => proofs.filter((p) => p.url.pathname === path),
+    /** The key thumbprint a token is bound to, if any. */
+    boundTo: (token: string) => bound.get(token),
+    /** The nonces the servers demand now (`dpopNonce`); assign to rotate one. */
+    nonces: serverNonces,
   }
+
+  /**
+   * Verifies a DPoP proof as RFC 9449 §4.3 says: a JWS typ dpop+jwt, ES256, signed by the public key in
+   * its header (no private part), htm and htu (no query or fragment) of this request, a recent iat, a jti
+   * never seen, and ath = the access token's hash when one is presented. A string says what is wrong.
+   */
+  async function verifyProof(request: Request, url: URL, accessToken?: string): Promise<DPoPProof | string | undefined> {
+    const jws = request.headers.get('dpop')
+    if (jws === null) return undefined
+    const [h = '', p = '', signature = ''] = jws.split('.')
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as DPoPProof['header']
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as DPoPProof['claims']
+    if (header.typ !== 'dpop+jwt' || header.alg !== 'ES256') return 'typ or alg'
+    const { kty, crv, x, y } = header.jwk ?? {}
+    if (kty !== 'EC' || crv !== 'P-256' || 'd' in header.jwk) return 'jwk must be a public P-256 key'
+    const key = await crypto.subtle.importKey('jwk', { kty, crv, x, y }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify'])
+    const valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, Buffer.from(signature, 'base64url'), new TextEncoder().encode(`${h}.${p}`))
+    if (!valid) return 'signature'
+    if (claims.htm !== request.method || claims.htu !== `${url.origin}${url.pathname}`) return 'htm or htu'
+    if (Math.abs(claims.iat - Date.now() / 1000) > 60) return 'iat'
+    if (typeof claims.jti !== 'string' || jtis.has(claims.jti)) return 'jti reused'
+    jtis.add(claims.jti)
+    if (accessToken !== undefined && claims.ath !== (await sha256(accessToken))) return 'ath'
+    const jkt = await sha256(JSON.stringify({ crv, kty, x, y }))
+    const verified = { url, header, claims, jkt, jws }
+    proofs.push(verified)
+    return verified
+  }
+}
+
+const sha256 = async (text: string) => Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))).toString('base64url')
+
+/** A DPoP proof the fake provider verified, decoded. */
+export interface DPoPProof {
+  url: URL
+  header: { typ: string; alg: string; jwk: Record<string, string> }
+  claims: { jti: string; htm: string; htu: string; iat: number; ath?: string; nonce?: string }
+  /** The JWK SHA-256 thumbprint of the proof's key (RFC 7638). */
+  jkt: string
+  jws: string
 }
 
 export type FakeProvider = ReturnType<typeof fakeProvider>
