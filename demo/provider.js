@@ -163,7 +163,7 @@ export async function startProvider(options) {
     dpopProofs: /** @type {{ path: string, jkt: string, htm?: string, htu?: string, nonce?: string, grantType?: string, status: number, error?: string }[]} */ ([]),
     /** Requests to the token and PAR endpoints without a `DPoP` proof (a downgrade or a client without DPoP). */
     withoutProof: /** @type {Record<string, number>} */ ({}),
-    /** `dpop_jkt` of pushed or front-channel authorization requests, as the provider received it. */
+    /** `dpop_jkt` of accepted authorization requests (sent, or taken from the PAR request's proof): what codes are bound to. */
     dpopJkt: /** @type {string[]} */ ([]),
     /** Access and refresh tokens issued, with the key they are bound to (`jkt`, undefined for Bearer). */
     issued: /** @type {{ kind: 'AccessToken' | 'RefreshToken', jkt?: string }[]} */ ([]),
@@ -200,11 +200,9 @@ export async function startProvider(options) {
     }
     await countedNext(ctx, next)
   })
-  provider.on('pushed_authorization_request.success', (ctx) => {
-    if (ctx.oidc.params.dpop_jkt) stats.dpopJkt.push(ctx.oidc.params.dpop_jkt)
-  })
+  // The key the authorization code is bound to: the front channel's dpop_jkt, or with PAR the proof's key.
   provider.on('authorization.accepted', (ctx) => {
-    if (ctx.oidc.params.dpop_jkt && !ctx.oidc.params.request_uri) stats.dpopJkt.push(ctx.oidc.params.dpop_jkt)
+    if (ctx.oidc.params.dpop_jkt) stats.dpopJkt.push(ctx.oidc.params.dpop_jkt)
   })
   for (const kind of ['AccessToken', 'RefreshToken']) {
     const event = kind === 'AccessToken' ? 'access_token' : 'refresh_token'

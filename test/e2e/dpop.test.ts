@@ -228,10 +228,13 @@ describe('DPoP and PAR together', () => {
 
   it('the pushed request carries a proof and dpop_jkt of the key the tokens are bound to', async () => {
     const context = await stack.newContext()
+    stack.op.resetStats()
     const { page, wire } = await loggedInTab(context, stack)
     const [jkt] = thumbprints(wire.proofs)
     const pushed = stack.op.stats.dpopProofs.filter((p) => p.path === '/request')
     expect(pushed.filter((p) => p.status === 201).map((p) => p.jkt)).toEqual([jkt])
+    // The code was bound to that key (dpop_jkt, from the pushed request's proof).
+    expect(stack.op.stats.dpopJkt).toEqual([jkt])
     expect(stack.op.stats.withoutProof['/request'] ?? 0).toBe(0)
     expect(stack.op.stats.issued.filter((t) => t.kind === 'RefreshToken').map((t) => t.jkt)).toEqual([jkt])
     expect(await callApi(page)).toBe(200)
