@@ -1,4 +1,5 @@
 import { defineConfig, type Plugin } from 'vite'
+import { dpopMode } from './demo/dpop-mode.js'
 import { createApi, startProvider } from './demo/provider.js'
 import { createTokenProxy, toNodeHandler } from './src/server/index.js'
 
@@ -26,6 +27,8 @@ function demoProvider(): Plugin {
       const issuer = process.env.VITE_ISSUER!
       // Both spellings of loopback are registered: redirect URIs are matched exactly.
       const appOrigins = [`http://127.0.0.1:${APP_PORT}`, `http://localhost:${APP_PORT}`]
+      // VITE_DPOP=1: DPoP-bound JWT access tokens, checked by the demo API (demo/dpop-mode.js).
+      const dpop = dpopMode(process.env, appOrigins[0])
       // The provider's own count of refresh_token grants (its `grant.success` events) since `npm start`;
       // null with an external provider (VITE_ISSUER), whose grants this server cannot see.
       let refreshGrants = (): number | null => null
@@ -35,6 +38,7 @@ function demoProvider(): Plugin {
           appOrigins,
           accessTokenTtl: Number(process.env.DEMO_ACCESS_TOKEN_TTL ?? 30),
           confidential: confidential ? { clientId: 'demo-confidential', clientSecret: DEMO_SECRET } : undefined,
+          ...dpop.provider,
         })
         refreshGrants = () => op.stats.grants.refresh_token ?? 0
         server.httpServer?.once('close', () => void op.close())
@@ -57,7 +61,7 @@ function demoProvider(): Plugin {
         res.setHeader('cache-control', 'no-store')
         res.end(JSON.stringify({ refreshGrants: refreshGrants() }))
       })
-      const api = createApi(issuer)
+      const api = createApi(issuer, embedded ? dpop.api : {})
       server.middlewares.use('/api/me', (req, res) => void api.handle(req, res))
     },
   }

@@ -7,4 +7,6 @@ interface ImportMetaEnv {
   readonly VITE_TOKEN_PROXY?: string
   /** `0` turns the UserInfo request off (a provider without a userinfo_endpoint). */
   readonly VITE_USERINFO?: string
+  /** `1`: DPoP (sender-constrained tokens), with the embedded provider and API set up for it. */
+  readonly VITE_DPOP?: string
 }

@@ -14,6 +14,10 @@ const countingFetch: typeof fetch = (input, init) => {
   return fetch(input, init)
 }
 
+// VITE_DPOP=1 npm start: tokens bound to this browser's key (DPoP). The provider then issues access
+// tokens for the demo API, which its UserInfo endpoint refuses: name and email come in the ID token.
+const dpop = env.VITE_DPOP === '1'
+
 const auth = createAuth({
   issuer: env.VITE_ISSUER,
   clientId: env.VITE_CLIENT_ID,
@@ -24,7 +28,8 @@ const auth = createAuth({
   // RP-initiated logout: the provider ends its session too, then sends the browser back here.
   postLogoutRedirectUri: `${location.origin}/`,
   // name and email come from the UserInfo endpoint: the provider keeps them out of the ID token.
-  userInfo: env.VITE_USERINFO !== '0',
+  userInfo: env.VITE_USERINFO !== '0' && !dpop,
+  dpop,
   fetch: countingFetch,
 })
 
@@ -146,7 +151,8 @@ setInterval(() => {
   $('countdown').textContent = expiresAt ? `${Math.max(0, Math.round((expiresAt - Date.now()) / 1000))} s` : '–'
 }, 250)
 
-$('issuer').textContent = `Provider: ${env.VITE_ISSUER} · client: ${env.VITE_CLIENT_ID}${env.VITE_TOKEN_PROXY ? ` · token requests via the proxy at ${env.VITE_TOKEN_PROXY} (the secret stays on the server)` : ''}`
+$('issuer').textContent = `Provider: ${env.VITE_ISSUER} · client: ${env.VITE_CLIENT_ID}${env.VITE_TOKEN_PROXY ? ` · token requests via the proxy at ${env.VITE_TOKEN_PROXY} (the secret stays on the server)` : ''}${dpop ? ' · DPoP: tokens bound to this browser\'s key (the API shows its thumbprint, jkt)' : ''}`
+$('issuer').dataset.dpop = String(dpop)
 $('login').onclick = () => auth.login().catch((err) => log(describe(err), 'error'))
 $('logout').onclick = () => auth.logout().catch((err) => log(describe(err), 'error'))
 $('tab').onclick = () => window.open(location.origin + '/', '_blank')

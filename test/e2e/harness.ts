@@ -34,6 +34,14 @@ export interface StackOptions {
    * `window.open` outside a user gesture then returns null, as in a browser people use.
    */
   popupBlocker?: boolean
+  /**
+   * The provider's DPoP and PAR settings (see `startProvider`), and `apiResource: true` for JWT access
+   * tokens with the demo API (`<app origin>/api`) as their audience, which `/api/me` then validates itself,
+   * DPoP proof included.
+   */
+  provider?: { dpop?: false | { requireNonce?: boolean }; par?: { require?: boolean; requireForClient?: boolean }; apiResource?: boolean }
+  /** The demo API's own DPoP rules (with `provider.apiResource`): Bearer refused, nonce required. */
+  api?: { requireDPoP?: boolean; requireNonce?: boolean }
 }
 
 export type Stack = Awaited<ReturnType<typeof startStack>>
@@ -43,8 +51,16 @@ export async function startStack(options: StackOptions = {}) {
   const app: Server = createServer()
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))
   const appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`
-  const op = await startProvider({ appOrigins: [appOrigin], accessTokenTtl: options.accessTokenTtl ?? 30, confidential: options.confidential })
-  const api = createApi(op.issuer)
+  const apiResource = options.provider?.apiResource ? `${appOrigin}/api` : undefined
+  const op = await startProvider({
+    appOrigins: [appOrigin],
+    accessTokenTtl: options.accessTokenTtl ?? 30,
+    confidential: options.confidential,
+    dpop: options.provider?.dpop,
+    par: options.provider?.par,
+    apiResource,
+  })
+  const api = createApi(op.issuer, { audience: apiResource, ...options.api })
   const appRequests: string[] = []
   const pageConfig = { issuer: op.issuer, clientId: 'demo-spa', scope: 'openid profile email offline_access', ...options.page }
 
