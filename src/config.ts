@@ -75,6 +75,8 @@ export interface AuthOptions {
    * @see https://www.rfc-editor.org/rfc/rfc9449
    * @example
    * ```ts
+   * import { createAuth } from 'oauth-tabs'
+   *
    * const auth = createAuth({
    *   issuer: 'https://id.example.com',
    *   clientId: 'my-spa',
