@@ -326,9 +326,9 @@ export function createAuth(options: AuthOptions): Auth {
     try {
       const { waitForPopup } = await import('./popup.js')
       const { startLogin } = await import('./login.js')
-      const url = await startLogin(config, store, await provider(), loginOptions)
+      const { url, state } = await startLogin(config, store, await provider(), loginOptions)
       popup.location.href = url.href
-      return await waitForPopup(popup, url.searchParams.get('state')!, (waiter) => {
+      return await waitForPopup(popup, state, (waiter) => {
         popupWaiters.add(waiter)
         return () => popupWaiters.delete(waiter)
       }, session.get)
@@ -343,7 +343,7 @@ export function createAuth(options: AuthOptions): Auth {
       if (loginOptions.popup) return loginWithPopup(loginOptions)
       // Login, callback and logout code is loaded when used: most page loads run none of it.
       const { startLogin } = await import('./login.js')
-      const url = await startLogin(config, store, await provider(), loginOptions)
+      const { url } = await startLogin(config, store, await provider(), loginOptions)
       location.assign(url.href)
       // The page is leaving: code after `await auth.login()` must not run meanwhile.
       return new Promise<never>(() => {})

@@ -41,9 +41,19 @@ export interface DPoPKeys {
   close(): void
 }
 
+/** A stored key this client made: a pair whose private key cannot be exported (a planted extractable key is not). */
 const isRecord = (value: unknown): value is KeyRecord => {
   const r = value as KeyRecord | undefined
-  return typeof r?.jkt === 'string' && typeof r.pair?.privateKey === 'object' && typeof r.pair.publicKey === 'object'
+  return typeof r?.jkt === 'string' && typeof r.pair?.privateKey === 'object' && typeof r.pair.publicKey === 'object' && r.pair.privateKey.extractable === false
+}
+
+/** True when `record.jkt` really is its public key's thumbprint (a record written by anything else is not used). */
+const genuine = async (record: KeyRecord) => {
+  try {
+    return (await oauth.DPoP({}, record.pair).calculateThumbprint()) === record.jkt
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -67,10 +77,14 @@ export function createDPoP(name: string, store: Store, warn: (message: string) =
   })
 
   // The proof gets this tab's latest nonce for the origin it goes to, and the htu the server expects.
+  // (Only this tab's nonce map counts: a nonce it refused, too long or malformed, is never sent.)
   const modify: oauth.ModifyAssertionFunction = (_header, payload) => {
-    const target = String(payload.htu)
-    payload.nonce = nonces.get(new URL(target).origin) ?? payload.nonce
-    payload.htu = htu.get(target) ?? target
+    const sentTo = String(payload.htu)
+    const target = htu.get(sentTo) ?? sentTo
+    payload.htu = target
+    const nonce = nonces.get(new URL(target).origin)
+    if (nonce) payload.nonce = nonce
+    else delete payload.nonce
   }
 
   function use(record: KeyRecord): BoundKey {
@@ -79,8 +93,11 @@ export function createDPoP(name: string, store: Store, warn: (message: string) =
   }
 
   function learn(url: string, response: Response) {
-    const origin = new URL(url).origin
+    // A nonce belongs to the server that sent it: the proxy's answers are the provider's.
+    const sentTo = new URL(url)
+    const origin = new URL(htu.get(sentTo.origin + sentTo.pathname) ?? url).origin
     const nonce = response.headers.get('dpop-nonce')
+    if (nonce !== null && !NONCE.test(nonce)) nonces.delete(origin) // the server moved on; never send the old one
     if (!nonce || nonces.get(origin) === nonce || !remember(origin, nonce)) return
     channel?.postMessage({ origin, nonce })
     void store.update(NONCES, (s) => ({ ...(s as object), [origin]: nonce }))
@@ -103,10 +120,13 @@ export function createDPoP(name: string, store: Store, warn: (message: string) =
   return {
     async forLogin() {
       const stored = await store.get(KEY)
-      if (isRecord(stored)) return use(stored)
+      if (isRecord(stored) && (await genuine(stored))) return use(stored)
       // Made outside the transaction (WebCrypto is async); the store keeps the first one written.
       const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair
       const jkt = await oauth.DPoP({}, pair).calculateThumbprint()
+      // A record that is not a genuine key of ours (planted, or from another version) goes first.
+      const bad = (stored as Partial<KeyRecord> | undefined)?.jkt
+      if (stored !== undefined) await store.update(KEY, (s) => ((s as Partial<KeyRecord> | undefined)?.jkt === bad ? undefined : s))
       const winner = (await store.update(KEY, (s) => (isRecord(s) ? s : { pair, jkt }))) as KeyRecord
       if (!store.persistent) warn('DPoP key kept in this tab\'s memory only (IndexedDB unavailable): other tabs and a reload need a new login')
       return use(winner)
@@ -114,7 +134,8 @@ export function createDPoP(name: string, store: Store, warn: (message: string) =
     forTokens,
     async drop(jkt) {
       if (current?.jkt === jkt) current = undefined
-      await store.update(KEY, (s) => (isRecord(s) && s.jkt === jkt ? undefined : s))
+      // The session's key goes, and so does anything in its place that is not a key of ours.
+      await store.update(KEY, (s) => (isRecord(s) && s.jkt !== jkt ? s : undefined))
     },
     observe,
     retarget(sentTo, meantFor) {
@@ -140,7 +161,9 @@ export function createDPoP(name: string, store: Store, warn: (message: string) =
             const headers = new Headers(init.headers)
             attempt.headers.set('Authorization', headers.get('authorization')!)
             attempt.headers.set('DPoP', headers.get('dpop')!)
-            return observe(fetchFn)(attempt)
+            // A proof is for one URL: never follow a redirect with it (to another path or origin, which
+            // could also set this origin's nonce). A redirect comes back as is (type 'opaqueredirect').
+            return observe(fetchFn)(new Request(attempt, { redirect: 'manual' }))
           },
         })
       const challenged = (err: unknown) => {

@@ -87,8 +87,8 @@ interface Pending {
 /** Parameters an app may not add: they would let something else stand in for the request oauth-tabs builds. */
 const RESERVED = ['request', 'request_uri', 'response_mode']
 
-/** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to. */
-export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<URL> {
+/** Starts a login: builds the authorization request and records the attempt. Returns the URL to go to and the attempt's `state`. */
+export async function startLogin(config: Config, store: Store, provider: Provider, options: LoginOptions = {}): Promise<{ url: URL; state: string }> {
   const { as } = provider
   const returnTo = sameOriginPath(options.returnTo)
   // RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only, never a downgrade to "plain".
@@ -133,6 +133,9 @@ export async function startLogin(config: Config, store: Store, provider: Provide
     if (value) url.searchParams.set(name, value)
   }
   // RFC 9126: pushed to the provider first when asked for, or when the provider requires it.
+  if (config.tokenProxy && as.require_pushed_authorization_requests) {
+    throw new AuthError('config', 'The provider requires pushed authorization requests, which cannot go through tokenProxy (the push would need the client secret)')
+  }
   const target = config.pushedAuthorization || as.require_pushed_authorization_requests ? await (await import('./par.js')).pushAuthorizationRequest(provider, url.searchParams, key?.handle) : url
   const pending: Pending = {
     v: SCHEMA,
@@ -148,7 +151,7 @@ export async function startLogin(config: Config, store: Store, provider: Provide
   }
   // Keyed by state: logins started in two tabs do not overwrite each other.
   await createPendingLogins(config.name, store).put(state, pending)
-  return target
+  return { url: target, state }
 }
 
 const binding = (config: Config) => `${config.issuer.href} ${config.clientId} ${config.redirectUri}`
@@ -191,7 +194,7 @@ export async function finishLogin(
   // The key the request named; in memory mode none was named and the tab's key is made now.
   const key = config.dpop ? await provider.dpop!.forLogin() : undefined
   if (pending.jkt && key?.jkt !== pending.jkt) {
-    throw new AuthError('login_required', 'The DPoP key changed during the login (a logout in another tab deleted it); log in again')
+    throw new AuthError('login_required', 'The DPoP key of this login is gone: a logout in another tab deleted it, or this page created the client without dpop: true (use the same options on every page); log in again')
   }
   let response: oauth.TokenEndpointResponse
   let raw: Response

@@ -24,6 +24,8 @@ export async function pushAuthorizationRequest(provider: Provider, params: URLSe
   } catch (err) {
     throw toAuthError(err, 'Pushed authorization request')
   }
+  // A request_uri is a short reference (RFC 9126 §2.2); a huge one would make an absurd navigation URL.
+  if (requestUri.length > 2048) throw new AuthError('invalid_response', 'Pushed authorization request: request_uri over 2048 characters')
   const url = new URL(as.authorization_endpoint!)
   url.search = new URLSearchParams({ client_id: client.client_id, request_uri: requestUri }).toString()
   return url

@@ -39,6 +39,8 @@ const MAX_WAIT = 10_000
  * on a 4xx answer. Network errors, 429, 5xx and answers that are not OAuth errors may heal.
  */
 function refusedForGood(error: AuthError): boolean {
+  // A DPoP nonce or proof problem (RFC 9449 §8) means the request was not processed: the token is unspent.
+  if (error.error === 'use_dpop_nonce' || error.error === 'invalid_dpop_proof') return false
   return !!error.error && error.error !== 'temporarily_unavailable' && error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 429
 }
 
@@ -76,6 +78,7 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         throw new AuthError('network', 'Offline; refreshing when back online')
       }
       let response: Response | undefined
+      raw = undefined
       const fetchOnce: typeof fetch = async (url, init) => (raw = response = await provider.options[oauth.customFetch](url, init))
       try {
         const answer = await oauth.refreshTokenGrantRequest(provider.as, provider.client, provider.clientAuth, refreshToken, {
@@ -138,22 +141,29 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
       deps.end('logout', stored.gen)
       throw new AuthError('login_required', 'The DPoP key of this session is gone; log in')
     }
+    /**
+     * Drops the refresh token (never sent again) and keeps the access token until it expires, when the
+     * session ends as one without a refresh token; reports and throws `error`.
+     */
+    const abandon = async (error: AuthError): Promise<never> => {
+      const { refreshToken: _, ...rest } = stored
+      const next = await storeTokens(deps.store, { ...rest, gen: stored.gen + 1 })
+      if (!next.refreshToken) deps.tabs.announce({ type: 'tokens', tokens: next })
+      deps.adopt(next, next.refreshToken !== undefined)
+      deps.report(error)
+      throw error
+    }
     let response: oauth.TokenEndpointResponse
     try {
       response = await grant(provider, stored.refreshToken, dpop)
     } catch (err) {
       const error = toAuthError(err, 'Refresh')
       if (error.code !== 'invalid_grant') {
-        if (!refusedForGood(error)) throw error
-        // The provider refused this refresh token with an error that retrying cannot fix (some answer
-        // invalid_request where RFC 6749 says invalid_grant): never send it again. The access token
-        // serves until it expires; then the session ends as one without a refresh token.
-        const { refreshToken: _, ...rest } = stored
-        const next = await storeTokens(deps.store, { ...rest, gen: stored.gen + 1 })
-        deps.tabs.announce({ type: 'tokens', tokens: next })
-        deps.adopt(next, next.refreshToken !== undefined)
-        deps.report(error)
-        throw error
+        // Never send it again when the provider refused it with an error that retrying cannot fix (some
+        // answer invalid_request where RFC 6749 says invalid_grant), or answered 200 with something we
+        // refused (it has rotated the token by then: presenting it again would revoke the grant).
+        if (!refusedForGood(error) && !(raw?.status === 200 && error.code === 'invalid_response')) throw error
+        return abandon(error)
       }
       // Refused: perhaps another tab rotated it (a stolen lock, a frozen holder waking up) and is
       // storing the new set right now. Adopt a newer set if one appears within 2 s; a refused
@@ -180,8 +190,19 @@ export function createRefresher(deps: RefreshDeps): (stale?: string) => Promise<
         status: error.status,
       })
     }
-    const claims = await validatedClaims(provider, response, raw!, stored.user)
-    const next = await storeTokens(deps.store, await deps.enrich(toTokenSet(response, claims, Date.now(), deps.skew, stored), stored))
+    let fresh: TokenSet
+    try {
+      const claims = await validatedClaims(provider, response, raw!, stored.user)
+      fresh = toTokenSet(response, claims, Date.now(), deps.skew, stored)
+    } catch (err) {
+      // A 200 we refuse (an ID token that fails its checks, a Bearer downgrade under DPoP): the refresh
+      // token is spent, so it is dropped too. A JWKS that cannot be fetched now (network) is not a
+      // refusal: the set stays, and a provider that does not rotate refresh tokens lets it recover.
+      const error = toAuthError(err, 'Refresh')
+      if (error.code !== 'invalid_response') throw error
+      return abandon(error)
+    }
+    const next = await storeTokens(deps.store, await deps.enrich(fresh, stored))
     const ours = next.accessToken === response.access_token
     if (ours) deps.tabs.announce({ type: 'tokens', tokens: next })
     deps.adopt(next, !ours)

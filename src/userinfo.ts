@@ -16,9 +16,18 @@ export async function withUserInfo(provider: Provider, tokens: TokenSet): Promis
   if (!sub) return tokens
   if (!as.userinfo_endpoint) throw new AuthError('config', 'userInfo: the provider has no userinfo_endpoint (add it with options.metadata)')
   let claims: oauth.UserInfoResponse
+  // A DPoP-bound token goes with a proof of its key (RFC 9449 §7), and one nonce retry.
+  const DPoP = tokens.jkt ? await provider.dpop?.forTokens(tokens.jkt) : undefined
+  const request = () => oauth.userInfoRequest(as, client, tokens.accessToken, { ...options, DPoP, signal: AbortSignal.timeout(REQUEST_TIMEOUT) })
   try {
-    const response = await oauth.userInfoRequest(as, client, tokens.accessToken, { ...options, signal: AbortSignal.timeout(REQUEST_TIMEOUT) })
-    claims = await oauth.processUserInfoResponse(as, client, sub, response)
+    let response = await request()
+    try {
+      claims = await oauth.processUserInfoResponse(as, client, sub, response)
+    } catch (err) {
+      if (!DPoP || !oauth.isDPoPNonceError(err)) throw err
+      response = await request()
+      claims = await oauth.processUserInfoResponse(as, client, sub, response)
+    }
   } catch (err) {
     throw toAuthError(err, 'UserInfo')
   }

@@ -259,7 +259,7 @@ describe('token types', () => {
     expect(auth.getState().status).toBe('unauthenticated')
   })
 
-  it('refuses a Bearer answer to a DPoP refresh; the stored set stays', async () => {
+  it('refuses a Bearer answer to a DPoP refresh: nothing of it is stored, and the spent refresh token is dropped', async () => {
     let downgrade = false
     const { op, tab } = setup({ tamper: { body: (body) => (downgrade ? { ...body, token_type: 'Bearer' } : body) } })
     const auth = tab()
@@ -268,7 +268,11 @@ describe('token types', () => {
     downgrade = true
     const error = await failure(auth.getAccessToken({ forceRefresh: true }))
     expect(error.code).toBe('invalid_response')
-    expect(await stored('dpop', 'tokens')).toEqual(before)
+    // The old access token (still valid) stays; the refresh token the provider has rotated is never sent again.
+    const { refreshToken: _, gen: _g, ...kept } = before
+    const after = await stored('dpop', 'tokens')
+    expect(after).toMatchObject({ ...kept, gen: before.gen + 1 })
+    expect(after.refreshToken).toBeUndefined()
   })
 
   it('without dpop, still refuses a DPoP token type', async () => {

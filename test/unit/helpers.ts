@@ -172,8 +172,13 @@ export function fakeProvider(options: FakeProviderOptions = {}) {
       return json({ request_uri: uri, expires_in: 60 }, 201)
     }
     if (url.href === `${ISSUER}/userinfo`) {
-      const token = request.headers.get('authorization')?.replace(/^Bearer /, '') ?? ''
+      const [, scheme, token = ''] = /^(Bearer|DPoP) (.+)$/.exec(request.headers.get('authorization') ?? '') ?? []
       if (!accessTokens.has(token)) return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
+      // A DPoP-bound token needs the DPoP scheme and a proof of its key here too (RFC 9449 §7).
+      if (bound.has(token)) {
+        const proof = scheme === 'DPoP' ? await verifyProof(request, url, token) : 'DPoP scheme required'
+        if (typeof proof !== 'object' || proof.jkt !== bound.get(token)) return new Response('', { status: 401, headers: { 'www-authenticate': 'DPoP error="invalid_token"' } })
+      }
       const answer = options.userinfo?.(token) ?? { sub: options.sub ?? 'ada', name: 'Ada Lovelace', email: 'ada@example.test' }
       return answer instanceof Response ? answer : json(answer)
     }
