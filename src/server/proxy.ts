@@ -1,5 +1,5 @@
 import { AuthError } from '../errors.js'
-import { createUpstream, type UpstreamOptions } from './upstream.js'
+import { createUpstream, decodeChunks, type UpstreamOptions } from './upstream.js'
 import { logSafe } from './log-safe.js'
 
 /**
@@ -188,13 +188,7 @@ export function createTokenProxy(options: TokenProxyOptions): FetchHandler {
       }
       chunks.push(value)
     }
-    const bytes = new Uint8Array(size)
-    let offset = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset)
-      offset += chunk.byteLength
-    }
-    return new TextDecoder().decode(bytes)
+    return decodeChunks(chunks, size)
   }
 
   return async function handle(request: Request): Promise<Response> {

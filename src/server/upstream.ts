@@ -101,6 +101,11 @@ async function readCapped(response: Response, cap: number, signal: AbortSignal):
   } finally {
     signal.removeEventListener('abort', stop)
   }
+  return decodeChunks(chunks, size)
+}
+
+/** The UTF-8 text of `chunks` (`size` bytes in all): a body read piece by piece under a cap. */
+export function decodeChunks(chunks: readonly Uint8Array[], size: number): string {
   const bytes = new Uint8Array(size)
   let offset = 0
   for (const chunk of chunks) {

@@ -1,7 +1,7 @@
 import type { BrowserContext, Page } from 'playwright-core'
 import * as oauth from 'oauth4webapi'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { callApi, login, openTab, signInAtProvider, skipAhead, startStack, state, storedTokens, until, type Stack } from './harness.js'
+import { callApi, login, openTab, signInAtProvider, skipAhead, startStack, state, storedTokens, storm, until, type Stack } from './harness.js'
 import { signedInTabs, stealRefresh, storedCryptoKeys, thumbprints, watchWire, type Wire } from './dpop-helpers.js'
 
 // DPoP (RFC 9449) end to end: the library in real Chromium with `dpop: true`, the real oidc-provider
@@ -10,25 +10,6 @@ import { signedInTabs, stealRefresh, storedCryptoKeys, thumbprints, watchWire, t
 // own nonce). Grants, proofs and nonce challenges are counted where they happen, never inferred.
 
 /** Arms `perTab` API calls in every tab, then fires them all at once with one BroadcastChannel message. */
-async function storm(tabs: Page[], perTab: number): Promise<(number | string)[]> {
-  const armed = tabs.map((page) =>
-    page.evaluate(
-      (n) =>
-        new Promise<(number | string)[]>((resolve) => {
-          const channel = new BroadcastChannel('storm')
-          channel.onmessage = async () => {
-            channel.close()
-            resolve(await Promise.all(Array.from({ length: n }, () => (window as any).callApi())))
-          }
-          ;(window as any).armed = true
-        }),
-      perTab,
-    ),
-  )
-  await until(async () => (await Promise.all(tabs.map((p) => p.evaluate(() => (window as any).armed === true)))).every(Boolean), 5000, 'tabs armed')
-  await tabs[0].evaluate(() => new BroadcastChannel('storm').postMessage('go'))
-  return (await Promise.all(armed)).flat()
-}
 
 /** A fresh tab logged in, with its wire watched from before the login. */
 async function loggedInTab(context: BrowserContext, stack: Stack): Promise<{ page: Page; wire: Wire }> {

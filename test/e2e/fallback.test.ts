@@ -2,7 +2,7 @@ import { build } from 'esbuild'
 import { basename } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { login, openTab, skipAhead, startStack, state, until, type Stack } from './harness.js'
+import { login, openTab, skipAhead, startStack, state, storm, until, type Stack } from './harness.js'
 
 // Issues F and G in real Chromium: broadcast-channel is a lazy chunk that a browser with Web
 // Locks and a native BroadcastChannel never requests; without them, the fallback still gives
@@ -36,27 +36,6 @@ async function splitPageBundle(): Promise<PageBundle> {
   return { files, fallback: `/${basename(chunk[0])}` }
 }
 
-/** Arms `perTab` API calls in every tab, then fires them all with one message (a channel kept aside by noNativeChannel). */
-async function storm(tabs: Page[], perTab: number): Promise<(number | string)[]> {
-  const armed = tabs.map((page) =>
-    page.evaluate(
-      (n) =>
-        new Promise<(number | string)[]>((resolve) => {
-          const Channel: typeof BroadcastChannel = (window as any).__nativeChannel ?? BroadcastChannel
-          const channel = new Channel('storm')
-          channel.onmessage = async () => {
-            channel.close()
-            resolve(await Promise.all(Array.from({ length: n }, () => (window as any).callApi())))
-          }
-          ;(window as any).armed = true
-        }),
-      perTab,
-    ),
-  )
-  await until(async () => (await Promise.all(tabs.map((p) => p.evaluate(() => (window as any).armed === true)))).every(Boolean), 5000, 'tabs armed')
-  await tabs[0].evaluate(() => new ((window as any).__nativeChannel ?? BroadcastChannel)('storm').postMessage('go'))
-  return (await Promise.all(armed)).flat()
-}
 
 /** Hides the native BroadcastChannel from the page (kept aside for the test's own trigger) and records Web Storage writes. */
 async function noNativeChannel(context: BrowserContext) {

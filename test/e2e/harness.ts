@@ -201,3 +201,28 @@ export const events = (page: Page) =>
 export const callApi = (page: Page, path?: string) => page.evaluate((p) => (window as any).callApi(p), path) as Promise<number | string>
 /** Moves this tab's clock (Date.now) forward, as if time had passed without timers firing. */
 export const skipAhead = (page: Page, ms: number) => page.evaluate((m) => ((window as any).__offset += m), ms)
+
+/**
+ * Arms `tabs` and fires `perTab` concurrent API calls in each at the same moment (a BroadcastChannel
+ * trigger; the page's native one even where a test hides it); resolves to every call's outcome.
+ */
+export async function storm(tabs: Page[], perTab: number): Promise<(number | string)[]> {
+  const armed = tabs.map((page) =>
+    page.evaluate(
+      (n) =>
+        new Promise<(number | string)[]>((resolve) => {
+          const Channel: typeof BroadcastChannel = (window as any).__nativeChannel ?? BroadcastChannel
+          const channel = new Channel('storm')
+          channel.onmessage = async () => {
+            channel.close()
+            resolve(await Promise.all(Array.from({ length: n }, () => (window as any).callApi())))
+          }
+          ;(window as any).armed = true
+        }),
+      perTab,
+    ),
+  )
+  await until(async () => (await Promise.all(tabs.map((p) => p.evaluate(() => (window as any).armed === true)))).every(Boolean), 5000, 'tabs armed')
+  await tabs[0].evaluate(() => new ((window as any).__nativeChannel ?? BroadcastChannel)('storm').postMessage('go'))
+  return (await Promise.all(armed)).flat()
+}

@@ -1,31 +1,12 @@
 import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { callApi, login, openTab, skipAhead, startStack, state, until, type Stack } from './harness.js'
+import { callApi, login, openTab, skipAhead, startStack, state, storm, until, type Stack } from './harness.js'
 
 // Issue B end to end: tabs are pages of one browser context (shared IndexedDB, locks,
 // BroadcastChannel); the provider rotates refresh tokens and revokes the grant on reuse.
 // Grants are counted from the provider's events, never inferred from timing.
 
 /** Arms `perTab` API calls in every tab, then fires them all with one BroadcastChannel message. */
-async function storm(tabs: Page[], perTab: number): Promise<(number | string)[]> {
-  const armed = tabs.map((page) =>
-    page.evaluate(
-      (n) =>
-        new Promise<(number | string)[]>((resolve) => {
-          const channel = new BroadcastChannel('storm')
-          channel.onmessage = async () => {
-            channel.close()
-            resolve(await Promise.all(Array.from({ length: n }, () => (window as any).callApi())))
-          }
-          ;(window as any).armed = true
-        }),
-      perTab,
-    ),
-  )
-  await until(async () => (await Promise.all(tabs.map((p) => p.evaluate(() => (window as any).armed === true)))).every(Boolean), 5000, 'tabs armed')
-  await tabs[0].evaluate(() => new BroadcastChannel('storm').postMessage('go'))
-  return (await Promise.all(armed)).flat()
-}
 
 async function signedInTabs(context: BrowserContext, stack: Stack, n: number): Promise<Page[]> {
   const first = await openTab(context, stack)
