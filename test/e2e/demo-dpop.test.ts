@@ -1,18 +1,16 @@
 import { mkdirSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import type { ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeJwt, jwkThumbprint } from '../../demo/provider.js'
 import { CHROMIUM, CHROMIUM_ARGS } from './harness.js'
-import { freePort } from '../free-port.js'
+import { startDemo, type Demo } from './demo-server.js'
 
 // `VITE_DPOP=1 npm start`: the demo with DPoP. The embedded provider binds the tokens to the browser's
 // key and demands nonces; the demo API validates the proofs and demands its own nonce.
 describe('the demo with DPoP (VITE_DPOP=1 npm start)', () => {
-  let server: ViteDevServer
+  let demo: Demo | undefined
   let browser: Browser
   let app: string
-  const saved: Record<string, string | undefined> = {}
 
   async function newContext(width = 1280): Promise<BrowserContext> {
     const context = await browser.newContext({ viewport: { width, height: 900 } })
@@ -21,25 +19,13 @@ describe('the demo with DPoP (VITE_DPOP=1 npm start)', () => {
   }
 
   beforeAll(async () => {
-    for (const name of ['PORT', 'OP_PORT', 'DEMO_ACCESS_TOKEN_TTL', 'VITE_DPOP', 'VITE_ISSUER', 'VITE_CLIENT_ID', 'VITE_TOKEN_PROXY', 'DEMO_CONFIDENTIAL']) saved[name] = process.env[name]
-    for (const name of ['VITE_ISSUER', 'VITE_CLIENT_ID', 'VITE_TOKEN_PROXY', 'DEMO_CONFIDENTIAL']) delete process.env[name]
-    process.env.PORT = String(await freePort())
-    process.env.OP_PORT = String(await freePort())
-    process.env.DEMO_ACCESS_TOKEN_TTL = '30'
-    process.env.VITE_DPOP = '1'
-    const { createServer } = await import('vite')
-    server = await createServer({ configFile: new URL('../../vite.config.ts', import.meta.url).pathname, logLevel: 'error' })
-    await server.listen()
-    app = `http://127.0.0.1:${process.env.PORT}`
+    demo = await startDemo({ DEMO_ACCESS_TOKEN_TTL: '30', VITE_DPOP: '1' })
+    app = demo.app
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   })
   afterAll(async () => {
     await browser?.close()
-    await server?.close()
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
-    }
+    await demo?.stop()
   })
 
   it('logs in, calls the API with DPoP (the API reports the key the proof was made with), refreshes, logs out', async () => {

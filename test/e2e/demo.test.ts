@@ -1,15 +1,14 @@
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import type { ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHROMIUM, CHROMIUM_ARGS, until } from './harness.js'
-import { freePort } from '../free-port.js'
+import { startDemo, type Demo } from './demo-server.js'
 
 // What `npm start` serves: vite with the demo page, the embedded provider and the demo API.
 describe.each([
   ['npm start', '0'],
   ['npm run start:confidential', '1'],
 ])('the demo (%s)', (_, confidential) => {
-  let server: ViteDevServer
+  let demo: Demo | undefined
   let browser: Browser
   let app: string
 
@@ -36,22 +35,14 @@ describe.each([
   }
 
   beforeAll(async () => {
-    process.env.PORT = String(await freePort())
-    process.env.OP_PORT = String(await freePort())
     // 10 s tokens: with the default refreshSkew (60 s, at most half the lifetime) a refresh every 5 s.
-    process.env.DEMO_ACCESS_TOKEN_TTL = '10'
-    for (const name of ['VITE_ISSUER', 'VITE_CLIENT_ID', 'VITE_TOKEN_PROXY']) delete process.env[name]
-    process.env.DEMO_CONFIDENTIAL = confidential
-    const { createServer } = await import('vite')
-    server = await createServer({ configFile: new URL('../../vite.config.ts', import.meta.url).pathname, logLevel: 'error' })
-    await server.listen()
-    app = `http://127.0.0.1:${process.env.PORT}`
+    demo = await startDemo({ DEMO_ACCESS_TOKEN_TTL: '10', DEMO_CONFIDENTIAL: confidential })
+    app = demo.app
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   })
   afterAll(async () => {
-    delete process.env.DEMO_ACCESS_TOKEN_TTL
     await browser?.close()
-    await server?.close()
+    await demo?.stop()
   })
 
   it('logs in (name from UserInfo), calls the API, refreshes, and logs out back to the demo', async () => {

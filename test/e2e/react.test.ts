@@ -1,36 +1,25 @@
 import { chromium, type Browser, type Page } from 'playwright-core'
-import type { ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort } from '../free-port.js'
+import { startDemo, type Demo } from './demo-server.js'
 import { CHROMIUM, CHROMIUM_ARGS } from './harness.js'
 
 // The demo's React page (/react.html, a second entry of the vite app `npm start` serves), in real
 // Chromium against the embedded provider: oauth-tabs/react re-renders every tab on one refresh.
 describe('the demo React page (oauth-tabs/react)', () => {
-  let server: ViteDevServer
+  let demo: Demo | undefined
   let browser: Browser
   let app: string
   let opPort: string
-  const saved = { ...process.env }
   beforeAll(async () => {
-    process.env.PORT = String(await freePort())
-    process.env.OP_PORT = opPort = String(await freePort())
     // Long-lived tokens: the only refresh is the one the test asks for.
-    process.env.DEMO_ACCESS_TOKEN_TTL = '600'
-    for (const name of ['VITE_ISSUER', 'VITE_CLIENT_ID', 'VITE_TOKEN_PROXY', 'DEMO_CONFIDENTIAL']) delete process.env[name]
-    const { createServer } = await import('vite')
-    server = await createServer({ configFile: new URL('../../vite.config.ts', import.meta.url).pathname, logLevel: 'error' })
-    await server.listen()
-    app = `http://127.0.0.1:${process.env.PORT}`
+    demo = await startDemo({ DEMO_ACCESS_TOKEN_TTL: '600' })
+    app = demo.app
+    opPort = demo.opPort
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   })
   afterAll(async () => {
     await browser?.close()
-    await server?.close()
-    for (const name of ['PORT', 'OP_PORT', 'DEMO_ACCESS_TOKEN_TTL', 'VITE_ISSUER', 'VITE_CLIENT_ID', 'VITE_TOKEN_PROXY', 'DEMO_CONFIDENTIAL']) {
-      if (saved[name] === undefined) delete process.env[name]
-      else process.env[name] = saved[name]
-    }
+    await demo?.stop()
   })
 
   it('logs in, re-renders both tabs on one refresh, and both on logout', async () => {

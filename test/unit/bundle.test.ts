@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { APPS, measure } from '../../scripts/size.mjs'
 import type { Auth, createAuth as CreateAuth } from '../../src/index.js'
-import { APP, fakeProvider, installFakeLocks, ISSUER, logIn, openTab, REDIRECT, removeLocks } from './helpers.js'
+import { APP, fakeProvider, installFakeLocks, ISSUER, logIn, openTab, REDIRECT, removeLocks, watchStorage } from './helpers.js'
 
 // Checks over what ships: the browser entry of dist/ (built by test/build-setup.ts).
 describe('the shipped browser code', () => {
@@ -85,16 +85,7 @@ describe('the bundle a page loads: tokens never in localStorage or cookies', () 
   /** Two tabs of the bundled createAuth run login, a refresh and a logout; every storage write is recorded. */
   async function runBundled(shared: boolean) {
     const { createAuth } = (await import(/* @vite-ignore */ join(dir, page.files.find((f) => f.entry)!.name))) as { createAuth: typeof CreateAuth }
-    const writes: string[] = []
-    const setItem = Storage.prototype.setItem
-    vi.spyOn(Storage.prototype, 'setItem').mockImplementation(function (this: Storage, key: string, value: string) {
-      writes.push(`${this === localStorage ? 'localStorage' : 'sessionStorage'} ${key}=${value}`)
-      setItem.call(this, key, value)
-    })
-    let proto: object | null = document
-    while (proto && !Object.getOwnPropertyDescriptor(proto, 'cookie')) proto = Object.getPrototypeOf(proto)
-    const cookie = Object.getOwnPropertyDescriptor(proto!, 'cookie')!
-    Object.defineProperty(document, 'cookie', { configurable: true, get: () => cookie.get!.call(document), set: (v: string) => writes.push(`cookie ${v}`) })
+    const writes = watchStorage()
 
     const op = fakeProvider({ expiresIn: 0 })
     const name = `bundled-${Math.random().toString(36).slice(2)}`

@@ -461,3 +461,18 @@ export async function verifiesAsHmac(jwt: string, secret: Uint8Array): Promise<b
   const [header, payload, signature] = jwt.split('.')
   return crypto.subtle.verify('HMAC', await hmacFor(secret), Buffer.from(signature, 'base64url'), new TextEncoder().encode(`${header}.${payload}`))
 }
+
+/** Records every write to Web Storage and to document.cookie for the rest of the test. */
+export function watchStorage(): string[] {
+  const writes: string[] = []
+  const setItem = Storage.prototype.setItem
+  vi.spyOn(Storage.prototype, 'setItem').mockImplementation(function (this: Storage, key: string, value: string) {
+    writes.push(`${this === localStorage ? 'localStorage' : 'sessionStorage'} ${key}=${value}`)
+    setItem.call(this, key, value)
+  })
+  let proto: object | null = document
+  while (proto && !Object.getOwnPropertyDescriptor(proto, 'cookie')) proto = Object.getPrototypeOf(proto)
+  const cookie = Object.getOwnPropertyDescriptor(proto!, 'cookie')!
+  Object.defineProperty(document, 'cookie', { configurable: true, get: () => cookie.get!.call(document), set: (v: string) => writes.push(`cookie ${v}`) })
+  return writes
+}

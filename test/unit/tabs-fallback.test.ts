@@ -1,7 +1,7 @@
 import { enforceOptions, OPEN_BROADCAST_CHANNELS } from 'broadcast-channel'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTabs, type TabMessage } from '../../src/tabs.js'
-import { fakeProvider, installFakeLocks, logIn, openTab, removeLocks, type FakeProvider } from './helpers.js'
+import { fakeProvider, installFakeLocks, logIn, openTab, removeLocks, watchStorage, type FakeProvider } from './helpers.js'
 
 // The lazy broadcast-channel fallback (src/tabs-fallback.ts) with broadcast-channel choosing its
 // transport for real: setup.ts's test-only `simulate` method is switched off in this file.
@@ -18,20 +18,6 @@ afterEach(() => {
   vi.unstubAllGlobals()
 })
 
-/** Records every write to Web Storage and to document.cookie for the rest of the test. */
-function watchStorage() {
-  const writes: string[] = []
-  const setItem = Storage.prototype.setItem
-  vi.spyOn(Storage.prototype, 'setItem').mockImplementation(function (this: Storage, key: string, value: string) {
-    writes.push(`${this === localStorage ? 'localStorage' : 'sessionStorage'} ${key}=${value}`)
-    setItem.call(this, key, value)
-  })
-  let proto: object | null = document
-  while (proto && !Object.getOwnPropertyDescriptor(proto, 'cookie')) proto = Object.getPrototypeOf(proto)
-  const cookie = Object.getOwnPropertyDescriptor(proto!, 'cookie')!
-  Object.defineProperty(document, 'cookie', { configurable: true, get: () => cookie.get!.call(document), set: (v: string) => writes.push(`cookie ${v}`) })
-  return writes
-}
 
 async function tabsSignedIn(n: number, op: FakeProvider) {
   const first = openTab(op)
