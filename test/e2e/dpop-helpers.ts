@@ -1,9 +1,9 @@
 // Observation helpers for the DPoP end-to-end tests: what a tab sends and receives on the wire,
 // and which keys its IndexedDB holds. Nothing here makes a proof for the browser.
-import type { BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import * as oauth from 'oauth4webapi'
 import { decodeJwt, jwkThumbprint } from '../../demo/provider.js'
-import { login, openTab, type Stack } from './harness.js'
+import type { Stack } from './harness.js'
 
 /** One request of a tab that carried a `DPoP` proof. */
 export interface SentProof {
@@ -91,14 +91,6 @@ export const storedCryptoKeys = (page: Page) =>
   })
 
 /** Opens `n` tabs of one profile, logged in through the first. */
-export async function signedInTabs(context: BrowserContext, stack: Stack, n: number): Promise<Page[]> {
-  const first = await openTab(context, stack)
-  await login(first, stack)
-  const tabs = [first]
-  for (let i = 1; i < n; i++) tabs.push(await openTab(context, stack))
-  return tabs
-}
-
 /**
  * A refresh token grant from Node, as a thief holding the token would send it: with no proof, or
  * with a proof of the thief's own key (a `use_dpop_nonce` answer is retried once with the nonce).

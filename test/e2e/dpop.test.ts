@@ -1,8 +1,8 @@
 import type { BrowserContext, Page } from 'playwright-core'
 import * as oauth from 'oauth4webapi'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { callApi, login, openTab, signInAtProvider, skipAhead, startStack, state, storedTokens, storm, until, type Stack } from './harness.js'
-import { signedInTabs, stealRefresh, storedCryptoKeys, thumbprints, watchWire, type Wire } from './dpop-helpers.js'
+import { callApi, login, openTab, signInAtProvider, skipAhead, startStack, state, signedInTabs, storedTokens, storm, until, type Stack } from './harness.js'
+import { stealRefresh, storedCryptoKeys, thumbprints, watchWire, type Wire } from './dpop-helpers.js'
 
 // DPoP (RFC 9449) end to end: the library in real Chromium with `dpop: true`, the real oidc-provider
 // binding access and refresh tokens to the tab's key, and the demo API validating every proof itself

@@ -2,7 +2,7 @@ import { build } from 'esbuild'
 import { basename } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { login, openTab, skipAhead, startStack, state, storm, until, type Stack } from './harness.js'
+import { openTab, signedInTabs, skipAhead, startStack, state, storm, until, type Stack } from './harness.js'
 
 // Issues F and G in real Chromium: broadcast-channel is a lazy chunk that a browser with Web
 // Locks and a native BroadcastChannel never requests; without them, the fallback still gives
@@ -65,15 +65,6 @@ const storageOf = (page: Page) =>
     localStorage: localStorage.length,
     cookie: document.cookie,
   }))
-
-async function signedInTabs(context: BrowserContext, stack: Stack, n: number): Promise<Page[]> {
-  const first = await openTab(context, stack)
-  await login(first, stack)
-  const tabs = [first]
-  for (let i = 1; i < n; i++) tabs.push(await openTab(context, stack))
-  for (const tab of tabs) expect((await state(tab)).status).toBe('authenticated')
-  return tabs
-}
 
 describe('the broadcast-channel fallback as a lazy chunk (real Chromium, code-split page)', () => {
   let stack: Stack

@@ -226,3 +226,16 @@ export async function storm(tabs: Page[], perTab: number): Promise<(number | str
   await tabs[0].evaluate(() => new ((window as any).__nativeChannel ?? BroadcastChannel)('storm').postMessage('go'))
   return (await Promise.all(armed)).flat()
 }
+
+/** Logs in in a first tab, then opens `n - 1` more; every tab must be signed in (it read the stored session). */
+export async function signedInTabs(context: BrowserContext, stack: Stack, n: number): Promise<Page[]> {
+  const first = await openTab(context, stack)
+  await login(first, stack)
+  const tabs = [first]
+  for (let i = 1; i < n; i++) tabs.push(await openTab(context, stack))
+  for (const [i, tab] of tabs.entries()) {
+    const { status } = await state(tab)
+    if (status !== 'authenticated') throw new Error(`tab ${i + 1} of ${n} is ${status}, not signed in`)
+  }
+  return tabs
+}

@@ -1,21 +1,10 @@
-import type { BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { callApi, login, openTab, skipAhead, startStack, state, storm, until, type Stack } from './harness.js'
+import { callApi, login, openTab, skipAhead, startStack, signedInTabs, state, storm, until, type Stack } from './harness.js'
 
 // Issue B end to end: tabs are pages of one browser context (shared IndexedDB, locks,
 // BroadcastChannel); the provider rotates refresh tokens and revokes the grant on reuse.
 // Grants are counted from the provider's events, never inferred from timing.
-
-/** Arms `perTab` API calls in every tab, then fires them all with one BroadcastChannel message. */
-
-async function signedInTabs(context: BrowserContext, stack: Stack, n: number): Promise<Page[]> {
-  const first = await openTab(context, stack)
-  await login(first, stack)
-  const tabs = [first]
-  for (let i = 1; i < n; i++) tabs.push(await openTab(context, stack))
-  for (const tab of tabs) expect((await state(tab)).status).toBe('authenticated')
-  return tabs
-}
 
 function expectNoReuse(stack: Stack) {
   expect(stack.op.stats.grantErrors).toEqual([])
